@@ -1,0 +1,33 @@
+/* cli — the command table and the argument helpers every command shares (§1).
+ *
+ * Arguments follow the reference: argv[0] is the command word and flags are found by
+ * simple lookup (cli_arg_value), unknown flags are ignored. Notices go to stderr so
+ * stdout stays machine-readable (Part A9). */
+#ifndef MAXPOOL_CLI_CLI_H
+#define MAXPOOL_CLI_CLI_H
+
+#include <stdbool.h>
+
+typedef struct cli_command {
+    const char *name;    /* the word typed after `maxpool` */
+    const char *usage;   /* one line for `maxpool help`, e.g. "remove <name>" */
+    const char *summary; /* what it does, for `maxpool help` */
+    /* Runs the command; argv[0] is the command word. Returns the process exit code. */
+    int (*exec)(int argc, char **argv);
+    bool hidden; /* left out of help (internal or developer commands) */
+} cli_command_t;
+
+/* The command table, terminated by an entry with name == NULL (cli/commands.c). */
+extern const cli_command_t cli_commands[];
+
+/* The token after the first occurrence of flag, or NULL if absent or empty (§1). */
+const char *cli_arg_value(int argc, char **argv, const char *flag);
+/* True if flag occurs anywhere in argv. */
+bool cli_has_flag(int argc, char **argv, const char *flag);
+/* Prints the help text of §1 to stdout. */
+void cli_print_help(void);
+
+/* Commands (one file each). */
+int cmd_help(int argc, char **argv);
+
+#endif
