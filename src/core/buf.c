@@ -35,7 +35,8 @@ int buf_reserve(buf_t *b, size_t extra)
     if (b->limit && need > b->limit) return -ENOBUFS;
     if (need <= b->cap && b->data) return 0;
     size_t ncap = b->cap ? b->cap : 64;
-    while (ncap < need) ncap *= 2;
+    while (ncap < need)
+        ncap *= 2;
     if (b->limit && ncap > b->limit) ncap = b->limit;
     b->data = xrealloc(b->data, ncap + 1);
     b->cap = ncap;

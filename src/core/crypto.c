@@ -60,7 +60,8 @@ static int b64_value(unsigned char c)
 
 uint8_t *crypto_b64url_decode(const char *text, size_t len, size_t *out_len)
 {
-    while (len > 0 && text[len - 1] == '=') len--;
+    while (len > 0 && text[len - 1] == '=')
+        len--;
     if (len % 4 == 1) return NULL;
     uint8_t *out = xmalloc(len * 3 / 4 + 1);
     size_t o = 0;

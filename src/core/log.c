@@ -23,8 +23,8 @@ static bool is_ident(unsigned char c)
 
 /* Secret-bearing key names, compared lowercase with '_' and '-' removed. */
 static const char *const SECRET_KEYS[] = {
-    "accesstoken", "refreshtoken", "apikey", "xapikey", "authtoken", "clientsecret",
-    "codeverifier", NULL,
+    "accesstoken", "refreshtoken", "apikey",       "xapikey",
+    "authtoken",   "clientsecret", "codeverifier", NULL,
 };
 
 static bool is_secret_key(const char *s, size_t n)
@@ -57,7 +57,8 @@ void log_redact(const char *s, size_t n, buf_t *out)
         /* sk-ant-… keys and tokens. */
         if (word_start && n - i >= 7 && memcmp(s + i, "sk-ant-", 7) == 0) {
             size_t j = i + 7;
-            while (j < n && is_ident((unsigned char)s[j])) j++;
+            while (j < n && is_ident((unsigned char)s[j]))
+                j++;
             if (j > i + 7) {
                 buf_puts(out, "sk-ant-[redacted]");
                 i = j;
@@ -68,10 +69,14 @@ void log_redact(const char *s, size_t n, buf_t *out)
         if (word_start && n - i >= 7 && strncasecmp(s + i, "bearer", 6) == 0 &&
             (s[i + 6] == ' ' || s[i + 6] == '\t')) {
             size_t j = i + 6;
-            while (j < n && (s[j] == ' ' || s[j] == '\t')) j++;
+            while (j < n && (s[j] == ' ' || s[j] == '\t'))
+                j++;
             size_t v = j;
-            while (j < n && is_value_char((unsigned char)s[j])) j++;
-            if (j > v) {
+            while (j < n && is_value_char((unsigned char)s[j]))
+                j++;
+            /* Six characters: short enough for any real token, long enough to leave prose
+             * ("the bearer of news") alone. */
+            if (j - v >= 6) {
                 buf_append(out, s + i, 6);
                 buf_puts(out, " [redacted]");
                 i = j;
@@ -81,17 +86,21 @@ void log_redact(const char *s, size_t n, buf_t *out)
         /* key: value, "key":"value", key=value for secret-named keys. */
         if (word_start && is_ident(c)) {
             size_t j = i;
-            while (j < n && is_ident((unsigned char)s[j])) j++;
+            while (j < n && is_ident((unsigned char)s[j]))
+                j++;
             if (is_secret_key(s + i, j - i)) {
                 size_t k = j;
                 if (k < n && (s[k] == '"' || s[k] == '\'')) k++;
-                while (k < n && (s[k] == ' ' || s[k] == '\t')) k++;
+                while (k < n && (s[k] == ' ' || s[k] == '\t'))
+                    k++;
                 if (k < n && (s[k] == ':' || s[k] == '=')) {
                     k++;
-                    while (k < n && (s[k] == ' ' || s[k] == '\t')) k++;
+                    while (k < n && (s[k] == ' ' || s[k] == '\t'))
+                        k++;
                     if (k < n && (s[k] == '"' || s[k] == '\'')) k++;
                     size_t v = k;
-                    while (k < n && is_value_char((unsigned char)s[k])) k++;
+                    while (k < n && is_value_char((unsigned char)s[k]))
+                        k++;
                     if (k - v >= 8) {
                         buf_append(out, s + i, v - i);
                         buf_puts(out, "[redacted]");
@@ -138,7 +147,8 @@ static void cap_utf8(buf_t *b, size_t max)
 {
     if (b->len <= max) return;
     size_t cut = max - 3;
-    while (cut > 0 && ((unsigned char)b->data[cut] & 0xC0) == 0x80) cut--;
+    while (cut > 0 && ((unsigned char)b->data[cut] & 0xC0) == 0x80)
+        cut--;
     b->len = cut;
     buf_puts(b, "\xE2\x80\xA6");
 }

@@ -11,8 +11,8 @@
 #include "core/buf.h"
 
 /* Appends a redacted copy of s[0..n) to out: `sk-ant-…` → `sk-ant-[redacted]`,
- * `Bearer <tok>` → `Bearer [redacted]`, and the value (≥ 8 chars) after a secret-named key
- * (access_token, refresh_token, api_key, apiKey, x-api-key, authToken, client_secret,
+ * `Bearer <tok>` (≥ 6 chars) → `Bearer [redacted]`, and the value (≥ 8 chars) after a secret-named
+ * key (access_token, refresh_token, api_key, apiKey, x-api-key, authToken, client_secret,
  * code_verifier, in JSON, header or query form) → `[redacted]`. */
 void log_redact(const char *s, size_t n, buf_t *out);
 /* Returns a new redacted copy of a C string (caller frees). */
