@@ -79,7 +79,8 @@ Test(crypto, sha256_known_vector)
     uint8_t d[32];
     crypto_sha256("abc", 3, d);
     char hex[65];
-    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
     cr_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
@@ -94,7 +95,8 @@ Test(crypto, b64url_round_trip_and_rfc7636_vector)
     free(ch);
     for (size_t n = 0; n < 40; n++) {
         uint8_t raw[40];
-        for (size_t i = 0; i < n; i++) raw[i] = (uint8_t)(i * 37 + n);
+        for (size_t i = 0; i < n; i++)
+            raw[i] = (uint8_t)(i * 37 + n);
         char *enc = crypto_b64url_encode(raw, n);
         cr_assert_eq(strlen(enc), (n * 4 + 2) / 3);
         cr_assert_null(strpbrk(enc, "+/="));
