@@ -120,8 +120,10 @@ static void multi_timer_cb(uv_timer_t *t)
 static int timer_fn(CURLM *m, long timeout_ms, void *userp)
 {
     upstream_t *up = userp;
-    if (timeout_ms < 0) uv_timer_stop(&up->timer);
-    else uv_timer_start(&up->timer, multi_timer_cb, (uint64_t)timeout_ms, 0);
+    if (timeout_ms < 0)
+        uv_timer_stop(&up->timer);
+    else
+        uv_timer_start(&up->timer, multi_timer_cb, (uint64_t)timeout_ms, 0);
     return 0;
 }
 
@@ -145,8 +147,10 @@ static void req_release(upstream_req_t *u)
     }
     curl_slist_free_all(u->slist);
     u->slist = NULL;
-    if (u->prev) u->prev->next = u->next;
-    else up->reqs = u->next;
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        up->reqs = u->next;
     if (u->next) u->next->prev = u->prev;
     up->active--;
     uv_timer_stop(&u->timer);
@@ -225,7 +229,8 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *userdata)
     size_t n = size * nitems;
     if (u->cancelled) return 0;
     size_t len = n;
-    while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n')) len--;
+    while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n'))
+        len--;
     if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
         /* A new head (also after 1xx): start over. */
         const char *sp = memchr(p, ' ', len);
@@ -255,8 +260,10 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *userdata)
     size_t nl = (size_t)(colon - p);
     const char *v = colon + 1;
     const char *end = p + len;
-    while (v < end && (*v == ' ' || *v == '\t')) v++;
-    while (end > v && (end[-1] == ' ' || end[-1] == '\t')) end--;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
     buf_append(&u->hstore, p, nl);
     buf_append(&u->hstore, "", 1);
     buf_append(&u->hstore, v, (size_t)(end - v));
@@ -364,8 +371,10 @@ upstream_req_t *upstream_start(upstream_t *up, const char *method, const char *u
     for (size_t i = 0; i < nhdrs; i++) {
         buf_reset(&line);
         /* "Name;" is libcurl's spelling of a header with an empty value. */
-        if (hdrs[i].value[0]) buf_printf(&line, "%s: %s", hdrs[i].name, hdrs[i].value);
-        else buf_printf(&line, "%s;", hdrs[i].name);
+        if (hdrs[i].value[0])
+            buf_printf(&line, "%s: %s", hdrs[i].name, hdrs[i].value);
+        else
+            buf_printf(&line, "%s;", hdrs[i].name);
         u->slist = curl_slist_append(u->slist, line.data);
     }
     buf_free(&line);

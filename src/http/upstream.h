@@ -25,16 +25,16 @@
 typedef struct upstream upstream_t;
 typedef struct upstream_req upstream_req_t;
 
-extern const char upstream_err_connect[]; /* never reached the server (refused, DNS, connect timeout) */
-extern const char upstream_err_ttfb[];    /* no response head within ttfb_ms */
-extern const char upstream_err_idle[];    /* no body bytes for idle_ms */
-extern const char upstream_err_io[];      /* the connection failed after the request was sent */
-extern const char upstream_err_closed[];  /* the peer closed before the response was complete */
+extern const char
+    upstream_err_connect[]; /* never reached the server (refused, DNS, connect timeout) */
+extern const char upstream_err_ttfb[];   /* no response head within ttfb_ms */
+extern const char upstream_err_idle[];   /* no body bytes for idle_ms */
+extern const char upstream_err_io[];     /* the connection failed after the request was sent */
+extern const char upstream_err_closed[]; /* the peer closed before the response was complete */
 
 typedef struct upstream_callbacks {
     /* The response head; headers are valid only during the call. */
-    void (*on_head)(upstream_req_t *u, int status, const http_header_t *hdrs, size_t n,
-                    void *ud);
+    void (*on_head)(upstream_req_t *u, int status, const http_header_t *hdrs, size_t n, void *ud);
     /* A chunk of the response body, valid only during the call. */
     void (*on_body)(upstream_req_t *u, const char *data, size_t n, void *ud);
     /* The end: err is NULL on success, else an upstream_err_* constant; detail is curl's

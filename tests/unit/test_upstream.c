@@ -211,7 +211,8 @@ Test(upstream, post_body_arrives_intact)
     server_t *s = server_start(serve_echo_len);
     size_t n = 1 << 20;
     char *body = malloc(n);
-    for (size_t i = 0; i < n; i++) body[i] = (char)('a' + i % 26);
+    for (size_t i = 0; i < n; i++)
+        body[i] = (char)('a' + i % 26);
     http_header_t h[] = {{"content-type", "application/json"}};
     rec_t r = {0};
     run(&r, s->port, "POST", "/v1/messages", h, 1, body, n, NULL);

@@ -1,0 +1,233 @@
+#include "sched/quota.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define H5_MS (5LL * 3600 * 1000)
+#define D7_MS (7LL * 24 * 3600 * 1000)
+
+void quota_init(quota_t *q)
+{
+    memset(q, 0, sizeof *q);
+    q->unified5h = q->unified7d = QUOTA_UNKNOWN;
+    q->tokens_limit = q->tokens_remaining = -1;
+    q->requests_limit = q->requests_remaining = -1;
+    q->generic_limit = q->generic_remaining = -1;
+}
+
+static const char *find(const quota_header_t *h, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(h[i].name, name) == 0) return h[i].value;
+    return NULL;
+}
+
+/* Copies the first comma item of v, trimmed, into out. */
+static void first_item(const char *v, char *out, size_t outlen)
+{
+    while (*v == ' ' || *v == '\t') v++;
+    size_t n = strcspn(v, ",");
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+    if (n >= outlen) n = outlen - 1;
+    memcpy(out, v, n);
+    out[n] = '\0';
+}
+
+static bool parse_number(const char *s, double *out)
+{
+    if (!*s) return false;
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (errno || *end || !isfinite(d)) return false;
+    *out = d;
+    return true;
+}
+
+int64_t quota_parse_reset(const char *value, int64_t now_ms)
+{
+    if (!value) return 0;
+    char s[128];
+    first_item(value, s, sizeof s);
+    double d;
+    if (parse_number(s, &d)) {
+        if (d > 1e10) return (int64_t)d;
+        if (d > 1e9) return (int64_t)(d * 1000);
+        if (d < 0) return 0;
+        return now_ms + (int64_t)(d * 1000);
+    }
+    /* Dates contain a comma themselves ("Thu, 01 Jan 2026 …"): parse the whole value. */
+    while (*value == ' ' || *value == '\t') value++;
+    snprintf(s, sizeof s, "%s", value);
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(s, "%a, %d %b %Y %H:%M:%S", &tm); /* HTTP date */
+    int millis = 0;
+    if (!end) {
+        memset(&tm, 0, sizeof tm);
+        end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm); /* ISO 8601 */
+        if (end && *end == '.') {
+            end++;
+            int digits = 0;
+            while (*end >= '0' && *end <= '9') {
+                if (digits < 3) millis = millis * 10 + (*end - '0');
+                digits++;
+                end++;
+            }
+            while (digits > 0 && digits < 3) {
+                millis *= 10;
+                digits++;
+            }
+        }
+    }
+    if (!end) return 0;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1) return 0;
+    int64_t ms = (int64_t)t * 1000 + millis;
+    /* ISO offsets: Z (or nothing) is UTC; ±HH:MM shifts. */
+    if (*end == '+' || *end == '-') {
+        int hh = 0, mm = 0;
+        if (sscanf(end + 1, "%2d:%2d", &hh, &mm) >= 1) {
+            int64_t off = ((int64_t)hh * 60 + mm) * 60000;
+            ms += *end == '+' ? -off : off;
+        }
+    }
+    return ms;
+}
+
+int quota_parse_retry_after(const char *value, int64_t now_ms)
+{
+    if (!value) return 0;
+    char s[128];
+    first_item(value, s, sizeof s);
+    double d;
+    int64_t secs;
+    if (parse_number(s, &d)) {
+        secs = (int64_t)ceil(d);
+    } else {
+        int64_t at = quota_parse_reset(value, now_ms);
+        if (!at) return 0;
+        secs = (at - now_ms + 999) / 1000;
+    }
+    if (secs < 1) secs = 1;
+    if (secs > 86400) secs = 86400;
+    return (int)secs;
+}
+
+static double clamp01(double d)
+{
+    return d < 0 ? 0 : d > 1 ? 1 : d;
+}
+
+static int64_t parse_int(const char *v)
+{
+    char s[64];
+    first_item(v, s, sizeof s);
+    double d;
+    return parse_number(s, &d) ? (int64_t)d : -1;
+}
+
+/* The first header present among names. */
+static const char *find_any(const quota_header_t *h, size_t n, const char *const *names)
+{
+    for (; *names; names++) {
+        const char *v = find(h, n, *names);
+        if (v) return v;
+    }
+    return NULL;
+}
+
+static const char *const GENERIC_LIMIT[] = {"x-ratelimit-limit", "x-rate-limit-limit",
+                                            "ratelimit-limit", "x-ratelimit-limit-requests",
+                                            "x-ratelimit-requests-limit", NULL};
+static const char *const GENERIC_REMAINING[] = {
+    "x-ratelimit-remaining", "x-rate-limit-remaining", "ratelimit-remaining",
+    "x-ratelimit-remaining-requests", "x-ratelimit-requests-remaining", NULL};
+static const char *const GENERIC_RESET[] = {"x-ratelimit-reset", "x-rate-limit-reset",
+                                            "ratelimit-reset", "x-ratelimit-reset-requests",
+                                            "x-ratelimit-requests-reset", NULL};
+
+void quota_apply_headers(quota_t *q, const quota_header_t *h, size_t n, int64_t now_ms)
+{
+    const char *v;
+    double d;
+    char s[64];
+    q->total_requests++;
+
+    if ((v = find(h, n, "anthropic-ratelimit-unified-5h-utilization"))) {
+        first_item(v, s, sizeof s);
+        if (parse_number(s, &d)) {
+            q->unified5h = clamp01(d);
+            int64_t r = quota_parse_reset(find(h, n, "anthropic-ratelimit-unified-5h-reset"), now_ms);
+            /* A4: without a stamp, expire conservatively instead of benching forever. */
+            q->unified5h_reset_ms = r ? r : now_ms + H5_MS;
+        }
+    }
+    if ((v = find(h, n, "anthropic-ratelimit-unified-7d-utilization"))) {
+        first_item(v, s, sizeof s);
+        if (parse_number(s, &d)) {
+            q->unified7d = clamp01(d);
+            int64_t r = quota_parse_reset(find(h, n, "anthropic-ratelimit-unified-7d-reset"), now_ms);
+            q->unified7d_reset_ms = r ? r : now_ms + D7_MS;
+        }
+    }
+    if ((v = find(h, n, "anthropic-ratelimit-unified-status"))) {
+        first_item(v, s, sizeof s);
+        /* "rejected" only counts when a window is really full (§4.1). */
+        if (strcmp(s, "rejected") == 0 && !(q->unified5h >= 0.999 || q->unified7d >= 0.999))
+            snprintf(q->unified_status, sizeof q->unified_status, "allowed");
+        else snprintf(q->unified_status, sizeof q->unified_status, "%.23s", s);
+    }
+
+    int64_t tok_reset = 0, req_reset = 0;
+    if ((v = find(h, n, "anthropic-ratelimit-tokens-limit"))) q->tokens_limit = parse_int(v);
+    if ((v = find(h, n, "anthropic-ratelimit-tokens-remaining")))
+        q->tokens_remaining = parse_int(v);
+    if ((v = find(h, n, "anthropic-ratelimit-tokens-reset")))
+        tok_reset = quota_parse_reset(v, now_ms);
+    if ((v = find(h, n, "anthropic-ratelimit-requests-limit"))) q->requests_limit = parse_int(v);
+    if ((v = find(h, n, "anthropic-ratelimit-requests-remaining")))
+        q->requests_remaining = parse_int(v);
+    if ((v = find(h, n, "anthropic-ratelimit-requests-reset")))
+        req_reset = quota_parse_reset(v, now_ms);
+    if (tok_reset) q->resets_at_ms = tok_reset;
+    else if (req_reset) q->resets_at_ms = req_reset;
+
+    if ((v = find_any(h, n, GENERIC_LIMIT))) q->generic_limit = parse_int(v);
+    if ((v = find_any(h, n, GENERIC_REMAINING))) q->generic_remaining = parse_int(v);
+    if ((v = find_any(h, n, GENERIC_RESET))) q->generic_reset_ms = quota_parse_reset(v, now_ms);
+}
+
+int quota_expire(quota_t *q, int64_t now_ms)
+{
+    int ev = 0;
+    if (q->unified5h_reset_ms && q->unified5h_reset_ms <= now_ms) {
+        q->unified5h = QUOTA_UNKNOWN;
+        q->unified5h_reset_ms = 0;
+        ev |= QUOTA_RESET_5H;
+    }
+    if (q->unified7d_reset_ms && q->unified7d_reset_ms <= now_ms) {
+        q->unified7d = QUOTA_UNKNOWN;
+        q->unified7d_reset_ms = 0;
+        q->unified_status[0] = '\0';
+        ev |= QUOTA_RESET_7D;
+    }
+    if (q->resets_at_ms && q->resets_at_ms <= now_ms) {
+        q->tokens_limit = q->tokens_remaining = -1;
+        q->requests_limit = q->requests_remaining = -1;
+        q->resets_at_ms = 0;
+        ev |= QUOTA_RESET_API;
+    }
+    return ev;
+}
+
+bool quota_rejected(const quota_t *q)
+{
+    return strcmp(q->unified_status, "rejected") == 0 &&
+           (q->unified5h >= 0.999 || q->unified7d >= 0.999);
+}

@@ -1,0 +1,58 @@
+/* sched/quota — what the rate-limit headers of upstream responses say about one account
+ * (§4.1), and when each window expires (§4.2, Part A3/A4). Pure: facts and times in, state
+ * out; no I/O and no clock reads (callers pass now_ms). */
+#ifndef MAXPOOL_SCHED_QUOTA_H
+#define MAXPOOL_SCHED_QUOTA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define QUOTA_UNKNOWN (-1.0) /* a utilization nobody has reported (null in JSON) */
+
+typedef struct quota {
+    double unified5h; /* 0..1, or QUOTA_UNKNOWN */
+    double unified7d;
+    int64_t unified5h_reset_ms; /* epoch ms; 0 = unknown */
+    int64_t unified7d_reset_ms;
+    char unified_status[24]; /* "", "allowed", "allowed_warning", "rejected" */
+    /* API-key buckets (anthropic-ratelimit-tokens-* / -requests-*), -1 = unknown. */
+    int64_t tokens_limit, tokens_remaining;
+    int64_t requests_limit, requests_remaining;
+    int64_t resets_at_ms; /* token reset, else request reset; 0 = unknown */
+    /* Generic x-ratelimit-* family (providers). */
+    int64_t generic_limit, generic_remaining, generic_reset_ms;
+    int64_t total_requests; /* responses seen */
+} quota_t;
+
+/* A header as the proxy received it. */
+typedef struct quota_header {
+    const char *name;
+    const char *value;
+} quota_header_t;
+
+/* Events quota_expire reports (bit flags). */
+enum {
+    QUOTA_RESET_5H = 1,  /* "Account "X" session quota reset" */
+    QUOTA_RESET_7D = 2,  /* "Account "X" weekly quota reset" */
+    QUOTA_RESET_API = 4, /* API-key buckets cleared */
+};
+
+/* Starts with everything unknown. */
+void quota_init(quota_t *q);
+/* Parses a reset value per §4.1: first comma item; numeric > 1e10 → ms epoch, > 1e9 → seconds
+ * epoch, other numbers → delay seconds from now; else an HTTP or ISO-8601 date. Returns epoch
+ * ms, or 0 if unparseable. */
+int64_t quota_parse_reset(const char *value, int64_t now_ms);
+/* Parses retry-after (integer seconds, or an HTTP date) clamped to [1, 86400] s; returns
+ * seconds, or 0 when absent/unparseable. */
+int quota_parse_retry_after(const char *value, int64_t now_ms);
+/* Applies every header of §4.1 found in h[0..n) to q; a utilization without its reset
+ * expires at now + 5 h / 7 d (Part A4). Counts the response. */
+void quota_apply_headers(quota_t *q, const quota_header_t *h, size_t n, int64_t now_ms);
+/* Clears every window whose reset has passed; returns QUOTA_RESET_* flags of what it cleared. */
+int quota_expire(quota_t *q, int64_t now_ms);
+/* True when the upstream says this account is spent: status rejected with a window ≥ 0.999. */
+bool quota_rejected(const quota_t *q);
+
+#endif
