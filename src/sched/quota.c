@@ -30,9 +30,11 @@ static const char *find(const quota_header_t *h, size_t n, const char *name)
 /* Copies the first comma item of v, trimmed, into out. */
 static void first_item(const char *v, char *out, size_t outlen)
 {
-    while (*v == ' ' || *v == '\t') v++;
+    while (*v == ' ' || *v == '\t')
+        v++;
     size_t n = strcspn(v, ",");
-    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
     if (n >= outlen) n = outlen - 1;
     memcpy(out, v, n);
     out[n] = '\0';
@@ -62,7 +64,8 @@ int64_t quota_parse_reset(const char *value, int64_t now_ms)
         return now_ms + (int64_t)(d * 1000);
     }
     /* Dates contain a comma themselves ("Thu, 01 Jan 2026 …"): parse the whole value. */
-    while (*value == ' ' || *value == '\t') value++;
+    while (*value == ' ' || *value == '\t')
+        value++;
     snprintf(s, sizeof s, "%s", value);
     struct tm tm;
     memset(&tm, 0, sizeof tm);
@@ -142,15 +145,15 @@ static const char *find_any(const quota_header_t *h, size_t n, const char *const
     return NULL;
 }
 
-static const char *const GENERIC_LIMIT[] = {"x-ratelimit-limit", "x-rate-limit-limit",
-                                            "ratelimit-limit", "x-ratelimit-limit-requests",
-                                            "x-ratelimit-requests-limit", NULL};
+static const char *const GENERIC_LIMIT[] = {
+    "x-ratelimit-limit",          "x-rate-limit-limit",         "ratelimit-limit",
+    "x-ratelimit-limit-requests", "x-ratelimit-requests-limit", NULL};
 static const char *const GENERIC_REMAINING[] = {
-    "x-ratelimit-remaining", "x-rate-limit-remaining", "ratelimit-remaining",
+    "x-ratelimit-remaining",          "x-rate-limit-remaining",         "ratelimit-remaining",
     "x-ratelimit-remaining-requests", "x-ratelimit-requests-remaining", NULL};
-static const char *const GENERIC_RESET[] = {"x-ratelimit-reset", "x-rate-limit-reset",
-                                            "ratelimit-reset", "x-ratelimit-reset-requests",
-                                            "x-ratelimit-requests-reset", NULL};
+static const char *const GENERIC_RESET[] = {
+    "x-ratelimit-reset",          "x-rate-limit-reset",         "ratelimit-reset",
+    "x-ratelimit-reset-requests", "x-ratelimit-requests-reset", NULL};
 
 void quota_apply_headers(quota_t *q, const quota_header_t *h, size_t n, int64_t now_ms)
 {
@@ -163,7 +166,8 @@ void quota_apply_headers(quota_t *q, const quota_header_t *h, size_t n, int64_t 
         first_item(v, s, sizeof s);
         if (parse_number(s, &d)) {
             q->unified5h = clamp01(d);
-            int64_t r = quota_parse_reset(find(h, n, "anthropic-ratelimit-unified-5h-reset"), now_ms);
+            int64_t r =
+                quota_parse_reset(find(h, n, "anthropic-ratelimit-unified-5h-reset"), now_ms);
             /* A4: without a stamp, expire conservatively instead of benching forever. */
             q->unified5h_reset_ms = r ? r : now_ms + H5_MS;
         }
@@ -172,7 +176,8 @@ void quota_apply_headers(quota_t *q, const quota_header_t *h, size_t n, int64_t 
         first_item(v, s, sizeof s);
         if (parse_number(s, &d)) {
             q->unified7d = clamp01(d);
-            int64_t r = quota_parse_reset(find(h, n, "anthropic-ratelimit-unified-7d-reset"), now_ms);
+            int64_t r =
+                quota_parse_reset(find(h, n, "anthropic-ratelimit-unified-7d-reset"), now_ms);
             q->unified7d_reset_ms = r ? r : now_ms + D7_MS;
         }
     }
@@ -181,7 +186,8 @@ void quota_apply_headers(quota_t *q, const quota_header_t *h, size_t n, int64_t 
         /* "rejected" only counts when a window is really full (§4.1). */
         if (strcmp(s, "rejected") == 0 && !(q->unified5h >= 0.999 || q->unified7d >= 0.999))
             snprintf(q->unified_status, sizeof q->unified_status, "allowed");
-        else snprintf(q->unified_status, sizeof q->unified_status, "%.23s", s);
+        else
+            snprintf(q->unified_status, sizeof q->unified_status, "%.23s", s);
     }
 
     int64_t tok_reset = 0, req_reset = 0;
@@ -195,8 +201,10 @@ void quota_apply_headers(quota_t *q, const quota_header_t *h, size_t n, int64_t 
         q->requests_remaining = parse_int(v);
     if ((v = find(h, n, "anthropic-ratelimit-requests-reset")))
         req_reset = quota_parse_reset(v, now_ms);
-    if (tok_reset) q->resets_at_ms = tok_reset;
-    else if (req_reset) q->resets_at_ms = req_reset;
+    if (tok_reset)
+        q->resets_at_ms = tok_reset;
+    else if (req_reset)
+        q->resets_at_ms = req_reset;
 
     if ((v = find_any(h, n, GENERIC_LIMIT))) q->generic_limit = parse_int(v);
     if ((v = find_any(h, n, GENERIC_REMAINING))) q->generic_remaining = parse_int(v);

@@ -7,10 +7,10 @@
 
 Test(quota, reset_value_forms)
 {
-    cr_assert_eq(quota_parse_reset("1767229200", NOW), 1767229200000LL); /* unix seconds */
+    cr_assert_eq(quota_parse_reset("1767229200", NOW), 1767229200000LL);    /* unix seconds */
     cr_assert_eq(quota_parse_reset("1767229200123", NOW), 1767229200123LL); /* unix ms */
-    cr_assert_eq(quota_parse_reset("30", NOW), NOW + 30000);               /* delay seconds */
-    cr_assert_eq(quota_parse_reset("30, 99", NOW), NOW + 30000);           /* first item */
+    cr_assert_eq(quota_parse_reset("30", NOW), NOW + 30000);                /* delay seconds */
+    cr_assert_eq(quota_parse_reset("30, 99", NOW), NOW + 30000);            /* first item */
     cr_assert_eq(quota_parse_reset("2026-01-01T01:00:00Z", NOW), NOW + 3600000);
     cr_assert_eq(quota_parse_reset("2026-01-01T01:00:00.5Z", NOW), NOW + 3600500);
     cr_assert_eq(quota_parse_reset("2026-01-01T02:00:00+01:00", NOW), NOW + 3600000);
