@@ -44,6 +44,9 @@ static void print_expiry(const json_t *acct)
 int cmd_accounts(int argc, char **argv)
 {
     bool verbose = cli_has_flag(argc, argv, "-v") || cli_has_flag(argc, argv, "--verbose");
+    /* Test-only (§1.1 MAXPOOL_TEST_*): a fixed "now" so expiry output is reproducible. */
+    const char *test_now = getenv("MAXPOOL_TEST_NOW_MS");
+    if (test_now && *test_now) clock_set_virtual((int64_t)strtoll(test_now, NULL, 10));
     char *path;
     json_t *cfg = cli_config_open(&path);
     if (!cfg) return 1;
