@@ -103,8 +103,10 @@ static int on_headers_complete(http_parser *p)
     }
     rp->last = LAST_NONE;
     /* path and query copies follow the target. */
+    size_t tlen = strlen(rp->strs.data);
+    /* Reserve first: the copies come from strs itself, which must not move under them. */
+    if (buf_reserve(&rp->strs, tlen + 2)) goto full;
     const char *t = rp->strs.data;
-    size_t tlen = strlen(t);
     const char *q = memchr(t, '?', tlen);
     size_t plen = q ? (size_t)(q - t) : tlen;
     size_t path_off = rp->strs.len;
