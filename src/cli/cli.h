@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef struct cli_command {
     const char *name;    /* the word typed after `maxpool` */
@@ -34,6 +35,17 @@ void cli_print_help(void);
  * (caller frees), or NULL after printing the error on stderr. */
 json_t *cli_config_open(char **path);
 
+/* Writes the proxy's base URL (http://host:port, IPv6 bracketed) for cfg into out. */
+void cli_base_url(const json_t *cfg, char *out, size_t outlen);
+
+/* A blocking HTTP call for CLI commands: headers is a NULL-terminated list of "Name: value"
+ * lines, body may be NULL. Fills *status, the raw response head (may be NULL) and body.
+ * Returns 0, or -1 with a message in err when no response arrived. */
+struct buf;
+int cli_http(const char *method, const char *url, const char *const *headers, const char *body,
+             long timeout_ms, long *status, struct buf *resp_head, struct buf *resp_body,
+             char *err, size_t errlen);
+
 /* Commands (one file each). */
 int cmd_help(int argc, char **argv);
 int cmd_help_config(int argc, char **argv);
@@ -42,5 +54,9 @@ int cmd_login(int argc, char **argv);
 int cmd_accounts(int argc, char **argv);
 int cmd_remove(int argc, char **argv);
 int cmd_rename(int argc, char **argv);
+int cmd_server(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_api(int argc, char **argv);
 
 #endif

@@ -1,0 +1,49 @@
+/* proxy — `maxpool server`'s request path: admit → describe → select → send → relay →
+ * finish, with failover before the first byte reaches the client (DESIGN.md "How a request
+ * flows"). Glue between http/server, http/upstream and sched/. */
+#ifndef MAXPOOL_PROXY_PROXY_H
+#define MAXPOOL_PROXY_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "sched/account.h"
+
+typedef struct proxy_settings {
+    const char *host;             /* proxy.host */
+    int port;                     /* proxy.port (0 = ephemeral) */
+    const char *api_key;          /* proxy.apiKey, or NULL/"" for none */
+    const char *upstream;         /* default upstream base URL */
+    const char *network_proxy;    /* outbound HTTP(S) proxy URL, or NULL for the environment's */
+    const char *log_dir;          /* --log-to DIR, or NULL */
+    size_t max_body_bytes;        /* limits.maxBodyBytes */
+    size_t max_buffered_bytes;    /* limits.maxBufferedBytes: all request bodies held at once */
+    size_t retry_buffer_bytes;    /* retry.maxRetryBufferBytes: larger bodies never fail over */
+    int max_attempts;             /* retry.maxAttemptsPerRequest; 0 = number of accounts */
+    uint64_t ttfb_ms, idle_ms;    /* §6.7 */
+    uint64_t drain_timeout_ms;    /* shutdown.drainTimeoutMs */
+    double switch_threshold;      /* shown in status */
+} proxy_settings_t;
+
+typedef struct proxy proxy_t;
+
+/* Starts listening; takes ownership of accts[0..n) (an xmalloc'd array). Returns 0, or -1
+ * with a message for the user in *err (caller frees), e.g. the §3.1 EADDRINUSE text. */
+int proxy_start(uv_loop_t *loop, const proxy_settings_t *s, account_t *accts, size_t n,
+                proxy_t **out, char **err);
+/* The port actually bound. */
+int proxy_port(const proxy_t *px);
+/* Stops accepting (idle connections close; requests already admitted finish). on_drained
+ * fires once nothing is in flight. */
+void proxy_drain(proxy_t *px, void (*on_drained)(void *ud), void *ud);
+/* Requests being served right now. */
+size_t proxy_active(const proxy_t *px);
+/* Frees everything (after drain, or to force exit). */
+void proxy_free(proxy_t *px);
+
+/* The accounts, for status and tests (borrowed). */
+account_t *proxy_accounts(proxy_t *px, size_t *n);
+
+#endif
