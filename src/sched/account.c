@@ -22,7 +22,8 @@ void account_free(account_t *a)
     if (a->credential) {
         /* Scrub the secret before the allocator hands the memory to someone else. */
         volatile char *p = a->credential;
-        while (*p) *p++ = 0;
+        while (*p)
+            *p++ = 0;
     }
     free(a->credential);
     free(a->upstream);

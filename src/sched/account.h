@@ -18,13 +18,13 @@ typedef enum account_type {
 
 typedef struct account {
     char *name;
-    char *uuid;       /* accountUuid, or NULL */
+    char *uuid; /* accountUuid, or NULL */
     account_type_t type;
     char *credential; /* API key or OAuth access token; never logged or shown */
     char *upstream;   /* per-account upstream base URL, or NULL for the default */
     bool enabled;
-    bool strip_beta;  /* drop anthropic-beta on the way out (providers) */
-    bool bearer;      /* send the credential as Authorization: Bearer */
+    bool strip_beta; /* drop anthropic-beta on the way out (providers) */
+    bool bearer;     /* send the credential as Authorization: Bearer */
     quota_t quota;
     /* Load and outcome counters (§3.8). */
     int in_flight;

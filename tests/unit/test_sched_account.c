@@ -37,5 +37,6 @@ Test(account, rotation_spreads_and_skips)
     a[0].enabled = false;
     cr_assert_eq(account_select_rotate(a, 3, &cur, &empty, NOW), -1);
     cr_assert_eq(account_select_rotate(a, 3, &cur, &empty, 1767229200000LL), 1);
-    for (int i = 0; i < 3; i++) account_free(&a[i]);
+    for (int i = 0; i < 3; i++)
+        account_free(&a[i]);
 }
