@@ -4,6 +4,11 @@
 #include <string.h>
 
 const cli_command_t cli_commands[] = {
+    {"server", "server [--log-to DIR]", "Start the proxy (default)", cmd_server, false},
+    {"run", "run [-- args...]", "Run Claude Code through the proxy", cmd_run, false},
+    {"status", "status", "Show the running proxy's accounts and quota", cmd_status, false},
+    {"api", "api <path> [--account N]", "Call an API endpoint with an account's credentials",
+     cmd_api, false},
     {"login", "login [--api] [--name N]", "Add an account", cmd_login, false},
     {"env", "env [--with-key]", "Print env vars to use with Claude", cmd_env, false},
     {"accounts", "accounts [-v]", "List configured accounts", cmd_accounts, false},

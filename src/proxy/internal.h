@@ -1,4 +1,4 @@
-/* proxy/internal — the proxy object shared by proxy/*.c (not a public interface). */
+/* proxy/internal — the proxy object shared by the proxy/ files (not a public interface). */
 #ifndef MAXPOOL_PROXY_INTERNAL_H
 #define MAXPOOL_PROXY_INTERNAL_H
 
