@@ -58,5 +58,6 @@ int cmd_server(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_api(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
 
 #endif
