@@ -75,7 +75,7 @@ char *status_render(const status_input_t *in)
         in->preferred, "accounts", accts, "scheduler", "mode", "adaptive-least-loaded",
         "globalInFlight", (json_int_t)in->global_in_flight, "admissionPaused", 0,
         "upstreamThrottle", "active", 0, "until", "reason", "probeInFlight", 0);
-    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     json_decref(doc);
     size_t n = strlen(s);
     s = realloc(s, n + 2);

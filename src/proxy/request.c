@@ -415,6 +415,16 @@ static void finish_json(preq_t *p)
     buf_init(&out, 0);
     const char *v;
     size_t vn;
+    /* Usage of a non-streamed answer sits in its top-level "usage" object. */
+    if (p->hold.len && jscan_get(p->hold.data, p->hold.len, "usage", &v, &vn) == 0) {
+        const char *t;
+        size_t tn;
+        int64_t x;
+        if (jscan_get(v, vn, "input_tokens", &t, &tn) == 0 && jscan_int64(t, tn, &x) == 0)
+            p->input_tokens = (uint64_t)x;
+        if (jscan_get(v, vn, "output_tokens", &t, &tn) == 0 && jscan_int64(t, tn, &x) == 0)
+            p->output_tokens = (uint64_t)x;
+    }
     if (jscan_get(p->hold.data ? p->hold.data : "", p->hold.len, "model", &v, &vn) == 0 &&
         vn >= 2 && v[0] == '"') {
         size_t off = (size_t)(v - p->hold.data);

@@ -218,6 +218,8 @@ const options_entry_t options_table[] = {
 
     /* Part A */
     OBJ("limits", 0, "{}", "Memory bounds (Part A12)."),
+    INT("limits.maxBodyBytes", 0, "33554432", 1024, MAX_BYTES,
+        "Largest request body accepted (413 above it); the Anthropic API takes 32 MB."),
     INT("limits.maxBufferedBytes", 0, "536870912", 1048576, MAX_BYTES,
         "Cap on request bytes buffered over all requests."),
     OBJ("network", 0, "{}", "Outbound networking (Part A13)."),
