@@ -58,6 +58,7 @@ int cmd_server(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_api(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 
 #endif

@@ -14,6 +14,8 @@ const cli_command_t cli_commands[] = {
     {"accounts", "accounts [-v]", "List configured accounts", cmd_accounts, false},
     {"remove", "remove <name>", "Remove an account", cmd_remove, false},
     {"rename", "rename <name|#> <new>", "Rename an account", cmd_rename, false},
+    {"demo", "demo [--seconds N]", "Watch the pool at work against the simulator", cmd_demo,
+     false},
     {"help", "help", "Show this help", cmd_help, false},
     {"help-config", "help-config", "Print docs/configuration.md from the options table",
      cmd_help_config, true},

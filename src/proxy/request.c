@@ -254,6 +254,8 @@ static void penalise(preq_t *p, int status, int retry_after_s)
     } else if (status == 529) {
         int s = retry_after_s > 0 && retry_after_s < 30 ? retry_after_s : 30;
         a->cooldown_until_ms = now + (int64_t)s * 1000;
+        log_msg("Account \"%s\" overloaded (529); trying another account, back in %ds", a->name,
+                s);
     } else if (status >= 500) {
         a->consecutive_failures++;
         int f = a->consecutive_failures - 1;
