@@ -29,5 +29,6 @@ void cli_print_help(void);
 
 /* Commands (one file each). */
 int cmd_help(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
 
 #endif

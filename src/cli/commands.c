@@ -5,6 +5,8 @@
 
 const cli_command_t cli_commands[] = {
     {"help", "help", "Show this help", cmd_help, false},
+    {"sim", "sim [--port N] [--script F]",
+     "Run the simulated Anthropic API (for tests and the demo)", cmd_sim, false},
     {NULL, NULL, NULL, NULL, false},
 };
 
