@@ -1,0 +1,67 @@
+// The real Claude Code CLI (`claude -p`, pinned) against `maxpool sim` directly, once in
+// API-key mode and once in subscription mode (CLIENTS.md). Each run costs ~300 MB and ~1 s:
+// keep these few.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { baseScript, hasCommand, runClaude, startSim } from './lib/harness.mjs';
+
+const skip = hasCommand('sim') ? false : 'maxpool sim is not in this build';
+const TEXT = 'Hi! This answer came from maxpool sim.';
+
+describe('claude -p → maxpool sim', { skip }, () => {
+  let sim;
+  before(async () => {
+    sim = await startSim({ script: baseScript({ response: { text: TEXT, deltas: 20 } }) });
+  });
+  after(() => sim?.stop());
+
+  async function messagesSince(id) {
+    return (await sim.requests(256)).filter((r) => r.id > id);
+  }
+  async function lastId() {
+    const r = await sim.requests(1);
+    return r.length ? r[0].id : -1;
+  }
+
+  test('API-key mode: exit 0, prints the scripted text; the sim saw x-api-key', async () => {
+    const since = await lastId();
+    const r = await runClaude({ baseURL: sim.url, apiKey: 'sk-ant-api03-k1', prompt: 'say hi', timeoutMs: 90000 });
+    assert.equal(r.timedOut, false, `timed out; stderr: ${r.stderr}`);
+    assert.equal(r.code, 0, `exit ${r.code}; stderr: ${r.stderr}; stdout: ${r.stdout}`);
+    assert.equal(r.stdout.trim(), TEXT);
+    const reqs = await messagesSince(since);
+    const posts = reqs.filter((q) => q.method === 'POST' && q.target.startsWith('/v1/messages'));
+    assert.ok(posts.length >= 1, JSON.stringify(reqs.map((q) => `${q.method} ${q.target} ${q.status}`)));
+    for (const p of posts) {
+      assert.equal(p.account, 'key-1');
+      assert.equal(p.status, 200);
+      assert.equal(p.headers['x-api-key'], 'sk-ant-api03-k1');
+      assert.equal(p.headers.authorization, undefined);
+      assert.equal(p.headers['x-app'], 'cli');
+      assert.match(p.headers['user-agent'], /^claude-cli\//);
+    }
+    const main = posts.find((p) => p.target === '/v1/messages?beta=true' && p.bodyBytes > 20000);
+    assert.ok(main, 'the big streaming request of a turn went to /v1/messages?beta=true');
+    assert.ok(reqs.every((q) => q.status < 500));
+  });
+
+  test('subscription mode (CLAUDE_CODE_OAUTH_TOKEN): exit 0, prints the text; Bearer + oauth beta', async () => {
+    const since = await lastId();
+    const r = await runClaude({ baseURL: sim.url, oauthToken: 'sk-ant-oat01-a', prompt: 'say hi', timeoutMs: 90000 });
+    assert.equal(r.timedOut, false, `timed out; stderr: ${r.stderr}`);
+    assert.equal(r.code, 0, `exit ${r.code}; stderr: ${r.stderr}; stdout: ${r.stdout}`);
+    assert.equal(r.stdout.trim(), TEXT);
+    const reqs = await messagesSince(since);
+    const posts = reqs.filter((q) => q.method === 'POST' && q.target.startsWith('/v1/messages'));
+    assert.ok(posts.length >= 1, JSON.stringify(reqs.map((q) => `${q.method} ${q.target} ${q.status}`)));
+    for (const p of posts) {
+      assert.equal(p.account, 'max-a');
+      assert.equal(p.status, 200);
+      assert.equal(p.headers.authorization, 'Bearer sk-ant-oat01-a');
+      assert.equal(p.headers['x-api-key'], undefined);
+      assert.match(p.headers['anthropic-beta'] ?? '', /(^|,)\s*oauth-2025-04-20\s*(,|$)/);
+    }
+    const st = (await sim.state()).accounts.find((a) => a.name === 'max-a');
+    assert.ok(st.windows['5h'].used > 0, 'the run was charged to the subscription window');
+  });
+});
