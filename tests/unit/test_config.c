@@ -158,7 +158,8 @@ Test(config_load, backfill_keeps_explicit_zero_and_false)
                "\"accounts\": []}",
                0600);
     json_t *cfg = load_ok(p);
-    cr_assert(json_equal(json_object_get(cfg, "quotaProbeSeconds"), json_integer(0)));
+    cr_assert(json_is_integer(json_object_get(cfg, "quotaProbeSeconds")));
+    cr_assert_eq(json_integer_value(json_object_get(cfg, "quotaProbeSeconds")), 0);
     cr_assert(json_is_false(json_object_get(cfg, "preventSleep")));
     cr_assert_eq(json_integer_value(json_object_get(cfg, "switchThreshold")), 0);
     json_t *queue = json_object_get(cfg, "queue");
