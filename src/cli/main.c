@@ -9,10 +9,8 @@ int main(int argc, char **argv)
     const char *word = argc > 1 ? argv[1] : "server";
     /* No command, or a first argument that is a flag, means `server` (§1). */
     if (argc > 1 && argv[1][0] == '-') {
-        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-            word = "help";
-        else
-            word = "server";
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) word = "help";
+        else word = "server";
     }
     for (const cli_command_t *c = cli_commands; c->name; c++) {
         if (strcmp(c->name, word) == 0) {
