@@ -556,9 +556,13 @@ Test(cli, accounts_lists_the_1_20_4_fixture)
     r = run_full(&e, ARGS("accounts", "-v"), NULL, soon);
     cr_assert(strstr(r.out, "       Token: expires in 16m\n"), "%s", r.out);
     run_free(&r);
-    /* Listing never rewrote the file. */
+    /* Listing never rewrote the file, nor even took the lock (works on a read-only file). */
     char *now_text = slurp(e.cfg);
     cr_assert_str_eq(now_text, fixture);
+    char lock[400];
+    snprintf(lock, sizeof lock, "%s.lock", e.cfg);
+    struct stat st;
+    cr_assert_neq(stat(lock, &st), 0, "accounts took the write lock");
     free(now_text);
     free(fixture);
 }
