@@ -6,6 +6,7 @@
 #ifndef MAXPOOL_CLI_CLI_H
 #define MAXPOOL_CLI_CLI_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 typedef struct cli_command {
@@ -27,7 +28,19 @@ bool cli_has_flag(int argc, char **argv, const char *flag);
 /* Prints the help text of §1 to stdout. */
 void cli_print_help(void);
 
+/* Loads the config for a command (§1): resolves the path, creates the file with the
+ * defaults when missing (notice `Created config at <path>` on stderr, Part A9) and prints
+ * validation problems on stderr as warnings. Returns the config (new reference) and *path
+ * (caller frees), or NULL after printing the error on stderr. */
+json_t *cli_config_open(char **path);
+
 /* Commands (one file each). */
 int cmd_help(int argc, char **argv);
+int cmd_help_config(int argc, char **argv);
+int cmd_env(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+int cmd_accounts(int argc, char **argv);
+int cmd_remove(int argc, char **argv);
+int cmd_rename(int argc, char **argv);
 
 #endif

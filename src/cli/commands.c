@@ -4,7 +4,14 @@
 #include <string.h>
 
 const cli_command_t cli_commands[] = {
+    {"login", "login [--api] [--name N]", "Add an account", cmd_login, false},
+    {"env", "env [--with-key]", "Print env vars to use with Claude", cmd_env, false},
+    {"accounts", "accounts [-v]", "List configured accounts", cmd_accounts, false},
+    {"remove", "remove <name>", "Remove an account", cmd_remove, false},
+    {"rename", "rename <name|#> <new>", "Rename an account", cmd_rename, false},
     {"help", "help", "Show this help", cmd_help, false},
+    {"help-config", "help-config", "Print docs/configuration.md from the options table",
+     cmd_help_config, true},
     {NULL, NULL, NULL, NULL, false},
 };
 
