@@ -60,15 +60,21 @@ int cmd_accounts(int argc, char **argv)
     }
     /* §2.7: one entry per account UUID, the last one wins (offline: stored UUIDs only). */
     int removed = 0;
-    char *err = NULL;
-    json_t *fresh = NULL;
-    json_decref(cfg);
-    /* Under the lock: another writer may have changed the list since it was read. */
-    if (config_update(path, dedup_mutate, &removed, &fresh, NULL, &err) < 0) {
-        fprintf(stderr, "%s\n", err);
-        free(err);
-        free(path);
-        return 1;
+    json_t *fresh = cfg;
+    json_t *probe = json_deep_copy(cfg);
+    bool dups = config_account_dedup_uuid(probe) > 0;
+    json_decref(probe);
+    if (dups) {
+        /* Only then take the lock (listing must work on a read-only file), and dedup what
+         * is on disk now: another writer may have changed the list since it was read. */
+        char *err = NULL;
+        json_decref(cfg);
+        if (config_update(path, dedup_mutate, &removed, &fresh, NULL, &err) < 0) {
+            fprintf(stderr, "%s\n", err);
+            free(err);
+            free(path);
+            return 1;
+        }
     }
     if (removed > 0) printf("Removed %d duplicate account(s)\n\n", removed);
     accounts = json_object_get(fresh, "accounts");

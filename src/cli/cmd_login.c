@@ -31,6 +31,15 @@ static void restore_and_reraise(int sig)
     raise(sig);
 }
 
+/* Clears a buffer that held a key; volatile so the compiler keeps the stores (portable
+ * stand-in for explicit_bzero). */
+static void wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
 /* Reads one line from stdin (without its newline, trimmed); returns a new string or NULL at
  * end of input. */
 static char *read_line(void)
@@ -51,7 +60,7 @@ static char *read_line(void)
            (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
         len--;
     char *out = xstrndup(s, len);
-    explicit_bzero(line, cap);
+    wipe(line, cap);
     free(line);
     return out;
 }
@@ -130,7 +139,7 @@ static int login_api(int argc, char **argv)
     add_key_t a = {.name = cli_arg_value(argc, argv, "--name"), .key = key};
     char *err = NULL;
     int rc = config_update(path, add_key_mutate, &a, NULL, NULL, &err);
-    explicit_bzero(key, strlen(key));
+    wipe(key, strlen(key));
     free(key);
     if (rc < 0) {
         fprintf(stderr, "%s\n", err);

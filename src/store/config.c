@@ -224,11 +224,13 @@ static void put_real(buf_t *b, double v)
     int e10 = (int)strtol(p + 1, NULL, 10);
     int n = e10 + 1; /* value = 0.digits × 10^n */
     if (neg) buf_puts(b, "-");
-    if (k <= n && n <= 21) {
+    /* JavaScript writes integers up to 21 digits; past 18 we use the exponent form instead
+     * so that the file reads back (jansson refuses integers beyond int64). */
+    if (k <= n && n <= 18) {
         buf_puts(b, digits);
         for (int i = 0; i < n - k; i++)
             buf_puts(b, "0");
-    } else if (0 < n && n <= 21) {
+    } else if (0 < n && n < k) {
         buf_append(b, digits, (size_t)n);
         buf_printf(b, ".%s", digits + n);
     } else if (-6 < n && n <= 0) {

@@ -66,7 +66,7 @@ static const char *const account_types[] = {"oauth", "apikey", "provider", NULL}
 const options_entry_t options_table[] = {
     /* §2.3, in createDefaultConfig order */
     OBJ("proxy", FR, "{}", "Local listener settings."),
-    INT("proxy.port", FR, "3456", 0, 65535, "Port the proxy listens on (0 picks a free port)."),
+    INT("proxy.port", FR, "3456", 0, 65535, "Port the proxy listens on."),
     STR("proxy.host", FR, "\"127.0.0.1\"", NULL, "Address the proxy listens on."),
     {.path = "proxy.apiKey",
      .type = OPTIONS_STRING,

@@ -4,7 +4,9 @@
  *
  * Keys are dotted paths into the config object ("queue.pollMs"). A key absent from the file,
  * or present with a value of the wrong type, reads as its default; a key marked CLAMP reads
- * as its value limited to [min, max] (the reference floors these instead of refusing). */
+ * as its value limited to [min, max] (the reference floors these instead of refusing).
+ * The getters search the table and the document: read options once when a config is
+ * loaded, not on every request. */
 #ifndef MAXPOOL_STORE_OPTIONS_H
 #define MAXPOOL_STORE_OPTIONS_H
 

@@ -8,6 +8,8 @@
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <pty.h>
+#include <termios.h>
 #include <time.h>
 
 #include "core/fileio.h"
@@ -417,6 +419,66 @@ Test(cli, login_api_from_stdin)
     json_decref(cfg);
 }
 
+Test(cli, login_api_prompt_on_a_terminal_does_not_echo)
+{
+    env_t e;
+    env_init(&e);
+    int master, slave;
+    cr_assert_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    char out_path[400], err_path[400];
+    snprintf(out_path, sizeof out_path, "%s/tty.out", e.dir);
+    snprintf(err_path, sizeof err_path, "%s/tty.err", e.dir);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, slave, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    char home_var[400], cfg_var[400];
+    snprintf(home_var, sizeof home_var, "HOME=%s", e.home);
+    snprintf(cfg_var, sizeof cfg_var, "MAXPOOL_CONFIG=%s", e.cfg);
+    char *envp[] = {"PATH=/usr/bin:/bin", home_var, cfg_var, NULL};
+    char *argv[] = {(char *)bin(), "login", "--api", "--name", "tty", NULL};
+    pid_t pid;
+    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, argv, envp), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    /* Type only once the program has turned echo off (bounded wait). */
+    struct termios tio;
+    bool off = false;
+    for (int i = 0; i < 2000 && !off; i++) {
+        cr_assert_eq(tcgetattr(slave, &tio), 0);
+        off = !(tio.c_lflag & ECHO);
+        if (!off) {
+            struct timespec ts = {0, 5 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    cr_assert(off, "echo was never turned off");
+    const char *typed = "sk-ant-api03-typed-on-a-tty-000\n";
+    cr_assert_eq(write(master, typed, strlen(typed)), (ssize_t)strlen(typed));
+    cr_assert_eq(finish(pid), 0);
+    cr_assert_eq(tcgetattr(slave, &tio), 0);
+    cr_assert(tio.c_lflag & ECHO, "echo was not restored");
+    /* Whatever the terminal showed must not include the key. */
+    int fl = fcntl(master, F_GETFL);
+    fcntl(master, F_SETFL, fl | O_NONBLOCK);
+    char shown[512];
+    ssize_t n = read(master, shown, sizeof shown - 1);
+    shown[n > 0 ? n : 0] = '\0';
+    cr_assert_null(strstr(shown, "sk-ant"), "the key was echoed: %s", shown);
+    char *err = slurp(err_path);
+    cr_assert(strstr(err, "Anthropic API key: "), "%s", err);
+    free(err);
+    close(master);
+    close(slave);
+    json_t *cfg = load_disk(e.cfg);
+    int idx = config_account_find(cfg, "tty");
+    cr_assert_geq(idx, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(cfg, "accounts"), (size_t)idx), "apiKey")),
+                     "sk-ant-api03-typed-on-a-tty-000");
+    json_decref(cfg);
+}
+
 Test(cli, login_api_without_a_key)
 {
     env_t e;
@@ -494,9 +556,13 @@ Test(cli, accounts_lists_the_1_20_4_fixture)
     r = run_full(&e, ARGS("accounts", "-v"), NULL, soon);
     cr_assert(strstr(r.out, "       Token: expires in 16m\n"), "%s", r.out);
     run_free(&r);
-    /* Listing never rewrote the file. */
+    /* Listing never rewrote the file, nor even took the lock (works on a read-only file). */
     char *now_text = slurp(e.cfg);
     cr_assert_str_eq(now_text, fixture);
+    char lock[400];
+    snprintf(lock, sizeof lock, "%s.lock", e.cfg);
+    struct stat st;
+    cr_assert_neq(stat(lock, &st), 0, "accounts took the write lock");
     free(now_text);
     free(fixture);
 }

@@ -158,7 +158,8 @@ Test(config_load, backfill_keeps_explicit_zero_and_false)
                "\"accounts\": []}",
                0600);
     json_t *cfg = load_ok(p);
-    cr_assert(json_equal(json_object_get(cfg, "quotaProbeSeconds"), json_integer(0)));
+    cr_assert(json_is_integer(json_object_get(cfg, "quotaProbeSeconds")));
+    cr_assert_eq(json_integer_value(json_object_get(cfg, "quotaProbeSeconds")), 0);
     cr_assert(json_is_false(json_object_get(cfg, "preventSleep")));
     cr_assert_eq(json_integer_value(json_object_get(cfg, "switchThreshold")), 0);
     json_t *queue = json_object_get(cfg, "queue");
@@ -432,9 +433,12 @@ Test(config_dump, numbers_like_javascript)
     expect_dump("[0.9, 1000.0, 1e21, 1.5e21, 1e-7, 0.000001, 123.456, -0.5, 0.1, 1e300, "
                 "-0.0, 12345678901234567890.0]",
                 "[\n  0.9,\n  1000,\n  1e+21,\n  1.5e+21,\n  1e-7,\n  0.000001,\n  123.456,\n"
-                "  -0.5,\n  0.1,\n  1e+300,\n  0,\n  12345678901234567000\n]\n");
+                "  -0.5,\n  0.1,\n  1e+300,\n  0,\n  1.2345678901234567e+19\n]\n");
     expect_dump("[0.30000000000000004, 5e-324, 1795000000000]",
                 "[\n  0.30000000000000004,\n  5e-324,\n  1795000000000\n]\n");
+    /* Past 18 integer digits the exponent form keeps the file readable by jansson. */
+    expect_dump("[1e20, 123456789012345678.0, 2.5e-7]",
+                "[\n  1e+20,\n  123456789012345680,\n  2.5e-7\n]\n");
 }
 
 Test(config_dump, strings_and_nesting_like_javascript)
