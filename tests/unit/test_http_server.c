@@ -757,3 +757,107 @@ Test(http_server, bind_error_is_reported)
     free(err);
     server_down();
 }
+
+static void c_gone_without_hook(void *p)
+{
+    result_t *res = p;
+    client_t cl;
+    client_open(&cl);
+    /* The handler answers 50 ms later from a timer and registered no on_close hook. */
+    client_sends(&cl, "GET /defer HTTP/1.1\r\n\r\n");
+    client_close(&cl);
+    usleep(150 * 1000);
+    client_t probe;
+    client_open(&probe);
+    client_sends(&probe, "GET /probe HTTP/1.1\r\n\r\n");
+    res->ok[0] = client_read_resp(&probe, &res->r[0], false);
+    client_close(&probe);
+}
+
+Test(http_server, late_answer_to_gone_client_is_harmless)
+{
+    server_up(M_ECHO);
+    result_t res = {0};
+    run_client(c_gone_without_hook, &res);
+    cr_expect(res.ok[0]);
+    cr_expect_eq(res.r[0].status, 200);
+    resp_free(&res.r[0]);
+    for (int i = 0; i < 100 && http_server_busy(g_srv); i++)
+        uv_run(&g_loop, UV_RUN_NOWAIT);
+    cr_expect_eq(http_server_busy(g_srv), 0);
+    server_down();
+}
+
+static void c_expect(void *p)
+{
+    result_t *res = p;
+    client_t cl;
+    client_open(&cl);
+    client_sends(&cl, "POST /up HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    /* The interim 100 arrives before we send the body. */
+    res->ok[0] = client_read_resp(&cl, &res->r[0], true);
+    client_sends(&cl, "data");
+    res->ok[1] = client_read_resp(&cl, &res->r[1], false);
+    client_close(&cl);
+}
+
+Test(http_server, expect_100_continue)
+{
+    server_up(M_ECHO);
+    result_t res = {0};
+    run_client(c_expect, &res);
+    cr_expect(res.ok[0]);
+    cr_expect_eq(res.r[0].status, 100);
+    cr_expect(res.ok[1]);
+    cr_expect_eq(res.r[1].status, 200);
+    cr_expect(res.r[1].body.data && strstr(res.r[1].body.data, "n=4"));
+    resp_free(&res.r[0]);
+    resp_free(&res.r[1]);
+    server_down();
+}
+
+static uv_async_t g_stop_async;
+
+static void c_stop_busy(void *p)
+{
+    result_t *res = p;
+    client_t cl;
+    client_open(&cl);
+    client_sends(&cl, "GET /defer HTTP/1.1\r\n\r\n");
+    usleep(10 * 1000);
+    /* Ask the loop thread to stop the server while the request is in flight. */
+    uv_async_send(&g_stop_async);
+    res->ok[0] = client_read_resp(&cl, &res->r[0], false);
+    res->ok[1] = client_sees_close(&cl);
+    client_close(&cl);
+}
+
+static void on_done_stop(uv_async_t *a)
+{
+    http_server_stop(g_srv, on_stopped, NULL);
+}
+
+Test(http_server, stop_finishes_busy_response_then_closes)
+{
+    server_up(M_ECHO);
+    uv_async_init(&g_loop, &g_stop_async, on_done_stop);
+    result_t res = {0};
+    pthread_t th;
+    thread_arg_t ta = {c_stop_busy, &res};
+    pthread_create(&th, NULL, client_thread, &ta);
+    for (int i = 0; i < 100000 && g_stop_closed == 0 && !g_watchdog_fired; i++)
+        uv_run(&g_loop, UV_RUN_ONCE);
+    pthread_join(th, NULL);
+    cr_expect_eq(g_stop_closed, 1);
+    cr_expect(res.ok[0], "in-flight response completed");
+    cr_expect_eq(res.r[0].status, 200);
+    cr_expect(resp_has(&res.r[0], "connection: close"));
+    cr_expect(res.ok[1]);
+    resp_free(&res.r[0]);
+    uv_close((uv_handle_t *)&g_done, NULL);
+    uv_close((uv_handle_t *)&g_stop_async, NULL);
+    uv_close((uv_handle_t *)&g_watchdog, NULL);
+    uv_run(&g_loop, UV_RUN_DEFAULT);
+    http_server_free(g_srv);
+    cr_expect_eq(uv_loop_close(&g_loop), 0);
+}
