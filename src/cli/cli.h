@@ -42,5 +42,6 @@ int cmd_login(int argc, char **argv);
 int cmd_accounts(int argc, char **argv);
 int cmd_remove(int argc, char **argv);
 int cmd_rename(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
 
 #endif

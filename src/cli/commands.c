@@ -12,6 +12,8 @@ const cli_command_t cli_commands[] = {
     {"help", "help", "Show this help", cmd_help, false},
     {"help-config", "help-config", "Print docs/configuration.md from the options table",
      cmd_help_config, true},
+    {"sim", "sim [--port N] [--script F]",
+     "Run the simulated Anthropic API (for tests and the demo)", cmd_sim, false},
     {NULL, NULL, NULL, NULL, false},
 };
 

@@ -15,12 +15,13 @@
  * allowed), else -EINVAL. */
 int jscan_validate(const char *json, size_t n);
 /* Finds top-level key `key` of the JSON object json[0..n). Returns 0 and the raw value
- * text in *val/*vlen (a string keeps its quotes), -ENOENT if the key is absent, or
+ * text in *val and *vlen (a string keeps its quotes), -ENOENT if the key is absent, or
  * -EINVAL if the text is not a well-formed object. The last occurrence wins, as in
  * JSON.parse. */
 int jscan_get(const char *json, size_t n, const char *key, const char **val, size_t *vlen);
 /* Appends the unescaped UTF-8 of the JSON string value val[0..vlen) (quotes included)
- * to out; returns 0 or -EINVAL. */
+ * to out; returns 0, -EINVAL, or -ENOBUFS at out's limit (out is then unchanged). Lone
+ * surrogates (\uD800 without its pair) decode to U+FFFD. */
 int jscan_string(const char *val, size_t vlen, buf_t *out);
 /* Parses an integer-valued JSON number (a fraction is truncated); 0 or -EINVAL/-ERANGE. */
 int jscan_int64(const char *val, size_t vlen, int64_t *out);
