@@ -71,8 +71,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_A) tests/unit/testutil.h
 
 # Every unit test binary runs in its own processes (Criterion forks per test).
 unit: $(UNIT_BIN) $(BUILD)/maxpool
-	@set -e; for t in $(UNIT_BIN); do \
-	  MAXPOOL_BIN=$(CURDIR)/$(BUILD)/maxpool $$t --jobs=2 || exit 1; done
+	@MAXPOOL_BIN=$(CURDIR)/$(BUILD)/maxpool scripts/run-unit $(UNIT_BIN)
 
 e2e: maxpool
 	@scripts/run-e2e
