@@ -76,7 +76,8 @@ unit: $(UNIT_BIN) $(BUILD)/maxpool
 e2e: maxpool
 	@scripts/run-e2e
 
-test: unit e2e fuzz-smoke
+test: all
+	@MAKE="$(MAKE)" scripts/run-tests
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" unit
