@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { baseScript, hasCommand, http, makeTempDir, messageBody, removeTempDir, parseSse, postMessages, startSim, MODEL } from './lib/harness.mjs';
+import { baseScript, hasCommand, http, makeTempDir, messageBody, removeTempDir, parseSse, postMessages, reqNum, startSim, MODEL } from './lib/harness.mjs';
 import { assertRequestId, plainStreamEvents } from './lib/expect.mjs';
 
 const skip = hasCommand('sim') ? false : 'maxpool sim is not in this build';
@@ -164,12 +164,13 @@ describe('sim api', { skip }, () => {
     assert.equal(a.bodySha256, createHash('sha256').update(body).digest('hex'));
     assert.equal(b.account, null);
     assert.equal(b.status, 401);
-    assert.ok(b.id > a.id);
+    assert.ok(reqNum(b.id) > reqNum(a.id));
+    assert.match(a.id, /^req_sim_\d+$/, 'the id is the request-id');
 
     for (let i = 0; i < 270; i++) await http(`${sim.url}/`, { method: 'HEAD' });
     reqs = await sim.requests(1000);
     assert.equal(reqs.length, 256);
-    for (let i = 1; i < reqs.length; i++) assert.ok(reqs[i].id > reqs[i - 1].id, 'oldest first');
+    for (let i = 1; i < reqs.length; i++) assert.ok(reqNum(reqs[i].id) > reqNum(reqs[i - 1].id), 'oldest first');
     assert.ok(reqs.every((q) => q.method === 'HEAD' && q.target === '/'));
     assert.equal((await sim.requests(5)).length, 5);
   });

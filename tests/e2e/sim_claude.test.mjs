@@ -3,7 +3,7 @@
 // keep these few.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { baseScript, hasCommand, runClaude, startSim } from './lib/harness.mjs';
+import { baseScript, hasCommand, reqNum, runClaude, startSim } from './lib/harness.mjs';
 
 const skip = hasCommand('sim') ? false : 'maxpool sim is not in this build';
 const TEXT = 'Hi! This answer came from maxpool sim.';
@@ -16,11 +16,11 @@ describe('claude -p → maxpool sim', { skip }, () => {
   after(() => sim?.stop());
 
   async function messagesSince(id) {
-    return (await sim.requests(256)).filter((r) => r.id > id);
+    return (await sim.requests(256)).filter((r) => reqNum(r.id) > id);
   }
   async function lastId() {
     const r = await sim.requests(1);
-    return r.length ? r[0].id : -1;
+    return r.length ? reqNum(r[0].id) : -1;
   }
 
   test('API-key mode: exit 0, prints the scripted text; the sim saw x-api-key', async () => {

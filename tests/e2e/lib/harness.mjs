@@ -278,6 +278,11 @@ export function postMessages(base, account, body = messageBody(), { path = '/v1/
   });
 }
 
+/** Orders /_sim/requests ids ("req_sim_12", the request's request-id) numerically. */
+export function reqNum(id) {
+  return typeof id === 'number' ? id : Number(String(id).replace(/^\D+/, ''));
+}
+
 /** Splits an SSE body into [{event, data(parsed JSON or raw), raw}]; a trailing partial event is returned as `partial`. */
 export function parseSse(text) {
   const parts = text.split('\n\n');
