@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { baseScript, hasCommand, http, makeTempDir, messageBody, removeTempDir, parseSse, postMessages, reqNum, startSim, MODEL } from './lib/harness.mjs';
+import { baseScript, hasCommand, http, makeTempDir, messageBody, removeTempDir, parseSse, postMessages, reqNum, startSim, waitFor, MODEL } from './lib/harness.mjs';
 import { assertRequestId, plainStreamEvents } from './lib/expect.mjs';
 
 const skip = hasCommand('sim') ? false : 'maxpool sim is not in this build';
@@ -25,7 +25,10 @@ describe('sim api', { skip }, () => {
     const sim = await startSim({ script: baseScript() });
     try {
       assert.equal(readFileSync(join(sim.dir, 'sim.port'), 'utf8'), `${sim.port}\n`);
-      assert.match(sim.stderr(), new RegExp(`maxpool sim listening on http://127\\.0\\.0\\.1:${sim.port}`));
+      // The banner and the port file come from the same moment; the pipe may lag a little.
+      const banner = new RegExp(`maxpool sim listening on http://127\\.0\\.0\\.1:${sim.port}\\n`);
+      await waitFor(() => banner.test(sim.stderr()));
+      assert.match(sim.stderr(), banner);
     } finally {
       const r = await sim.stop();
       assert.deepEqual(r, { code: 0, signal: null });

@@ -148,6 +148,16 @@ export async function startDaemon({ args, dir, env = {}, readyTimeoutMs = 10000,
   }
 }
 
+/** Polls fn() every 20 ms until it returns a truthy value or timeoutMs passes; returns the last value. */
+export async function waitFor(fn, timeoutMs = 2000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v || Date.now() > deadline) return v;
+    await sleep(20);
+  }
+}
+
 // ---------------------------------------------------------------- HTTP helpers
 
 /** fetch() with a hard timeout; never follows redirects (tests look at them). */
