@@ -371,3 +371,76 @@ export async function runClaude({ baseURL, apiKey, oauthToken, prompt = 'say hi'
     removeTempDir(home);
   }
 }
+
+// ---------------------------------------------------------------- maxpool server (for issue 4)
+//
+// Not exercised yet: `maxpool server` does not exist in this tree. It is written so the proxy
+// tests only have to call it; adjust the flags here once the server's command line is fixed.
+// Assumes the server accepts the sim's `--port 0 --port-file F` (overriding proxy.port) and
+// reads its config from $MAXPOOL_CONFIG (SPEC §2.1).
+
+/** A config (SPEC §2.3/§2.4) whose accounts are the sim script's, upstream = the sim. */
+export function serverConfigFor(sim, script, over = {}) {
+  const accounts = (script.accounts || []).map((a) =>
+    a.type === 'apikey'
+      ? { name: a.name, type: 'apikey', apiKey: a.apiKey, enabled: true }
+      : {
+          name: a.name,
+          type: 'oauth',
+          accessToken: a.accessToken,
+          refreshToken: a.refreshToken,
+          expiresAt: Date.now() + 8 * 3600 * 1000,
+          enabled: true,
+        },
+  );
+  return {
+    proxy: { host: HOST, port: 0, apiKey: 'mp-e2e-test-key' },
+    upstream: sim.url,
+    updateCheck: false,
+    preventSleep: false,
+    quotaProbeSeconds: 0,
+    accounts,
+    ...over,
+  };
+}
+
+/**
+ * Starts `maxpool server` with `config` written (0600) to a private temp dir that is also
+ * its HOME and XDG_CONFIG_HOME. Resolves {port, url, pid, dir, configFile, stderr(), stop()}.
+ */
+export async function startServer({ config, args = [], env = {}, readyTimeoutMs = 10000 } = {}) {
+  const dir = makeTempDir('maxpool-server-');
+  const configFile = join(dir, 'maxpool.json');
+  writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  let d;
+  try {
+    d = await startDaemon({
+      args: ['server', ...args],
+      dir,
+      env: { HOME: dir, XDG_CONFIG_HOME: dir, MAXPOOL_CONFIG: configFile, MAXPOOL_DISABLE_QUOTA_PROBE: '1', ...env },
+      readyTimeoutMs,
+      name: 'server',
+    });
+  } catch (e) {
+    removeTempDir(dir);
+    throw e;
+  }
+  let stopped = null;
+  return {
+    port: d.port,
+    url: d.url,
+    pid: d.child.pid,
+    dir,
+    configFile,
+    stderr: d.stderr,
+    stdout: d.stdout,
+    alive: () => d.child.exitCode === null && d.child.signalCode === null,
+    stop: () => {
+      stopped ??= stopChild(d.child).then((r) => {
+        removeTempDir(dir);
+        return r;
+      });
+      return stopped;
+    },
+  };
+}
