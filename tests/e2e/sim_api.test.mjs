@@ -21,7 +21,7 @@ const TEXT = 'Hello from maxpool sim.';
 const inputTokens = (body) => Math.max(1, Math.ceil(Buffer.byteLength(body) / 4));
 
 describe('sim api', { skip }, () => {
-  test('process: banner on stderr, port file, SIGTERM exits 0', async () => {
+  test('process: banner on stderr, port file, SIGTERM and SIGINT exit 0', async () => {
     const sim = await startSim({ script: baseScript() });
     try {
       assert.equal(readFileSync(join(sim.dir, 'sim.port'), 'utf8'), `${sim.port}\n`);
@@ -33,6 +33,8 @@ describe('sim api', { skip }, () => {
       const r = await sim.stop();
       assert.deepEqual(r, { code: 0, signal: null });
     }
+    const sim2 = await startSim({ script: baseScript() });
+    assert.deepEqual(await sim2.stop('SIGINT'), { code: 0, signal: null }, 'SIGINT exits 0 too');
   });
 
   test('non-streaming message: the documented JSON shape, model echoed, usage by size', async (t) => {

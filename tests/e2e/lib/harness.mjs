@@ -56,12 +56,12 @@ function waitExit(child) {
   return new Promise((res) => child.once('exit', (code, signal) => res({ code, signal })));
 }
 
-/** Sends SIGTERM to the child's PID, waits up to graceMs, then SIGKILL; resolves {code, signal}. */
-export async function stopChild(child, graceMs = 5000) {
+/** Sends `signal` (SIGTERM) to the child's PID, waits up to graceMs, then SIGKILL; resolves {code, signal}. */
+export async function stopChild(child, graceMs = 5000, signal = 'SIGTERM') {
   const exited = waitExit(child);
   if (child.exitCode === null && child.signalCode === null) {
     try {
-      process.kill(child.pid, 'SIGTERM');
+      process.kill(child.pid, signal);
     } catch {
       /* raced with exit */
     }
@@ -100,6 +100,14 @@ export function hasCommand(name) {
   return new RegExp(`^\\s+${name}(\\s|$)`, 'm').test(out);
 }
 
+// A child sees only what it needs: no proxy variables, no ANTHROPIC_* of the developer's
+// shell; sanitizer options pass through so `make asan`-built binaries can run the suite.
+function baseEnv() {
+  const env = { PATH: process.env.PATH || '/usr/bin:/bin', LANG: 'C.UTF-8', TZ: 'UTC' };
+  for (const k of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) if (process.env[k]) env[k] = process.env[k];
+  return env;
+}
+
 /**
  * Starts `maxpool <args…> --port 0 --port-file F` with its own temp dir and waits (bounded by
  * readyTimeoutMs) until F holds the bound port. Resolves {child, port, url, dir, stderr()}.
@@ -109,7 +117,7 @@ export async function startDaemon({ args, dir, env = {}, readyTimeoutMs = 10000,
   const portFile = join(dir, `${name}.port`);
   const child = spawn(MAXPOOL_BIN, [...args, '--port', '0', '--port-file', portFile], {
     cwd: dir,
-    env: { ...process.env, ...env },
+    env: { ...baseEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.set(child.pid, child);
@@ -191,7 +199,7 @@ async function jsonOk(url, opts) {
 /**
  * Starts `maxpool sim` with `script` (an object, written to a temp file) and extra `args`.
  * Resolves a handle: {port, url, pid, dir, state(), requests(limit), setScript(obj),
- * advance(ms), stderr(), stop()}. stop() is idempotent and removes the temp dir.
+ * advance(ms), stderr(), stop(signal = 'SIGTERM')}. stop() is idempotent and removes the temp dir.
  */
 export async function startSim({ script = {}, args = [], env = {}, readyTimeoutMs = 10000 } = {}) {
   const dir = makeTempDir('maxpool-sim-');
@@ -217,8 +225,8 @@ export async function startSim({ script = {}, args = [], env = {}, readyTimeoutM
     setScript: (obj) => jsonOk(`${d.url}/_sim/script`, { method: 'POST', body: obj }),
     advance: (ms) => jsonOk(`${d.url}/_sim/clock`, { method: 'POST', body: { advanceMs: ms } }),
     alive: () => d.child.exitCode === null && d.child.signalCode === null,
-    stop: () => {
-      stopped ??= stopChild(d.child).then((r) => {
+    stop: (signal = 'SIGTERM') => {
+      stopped ??= stopChild(d.child, 5000, signal).then((r) => {
         removeTempDir(dir);
         return r;
       });
