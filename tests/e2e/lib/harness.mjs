@@ -92,6 +92,21 @@ function tail(stream, cap = 64 * 1024) {
   return () => text;
 }
 
+const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
+
+/**
+ * A daemon asked to stop must exit 0 by itself, and with a sanitizer build its stderr must
+ * hold no report: either failure makes stop() reject, so the test whose after() hook stops
+ * it fails (with an ASan build, `MAXPOOL_BIN=build-asan/maxpool`, this catches leaks too).
+ */
+function checkExit(name, r, stderr) {
+  const m = SANITIZER.exec(stderr);
+  if (m) throw new Error(`${name}: sanitizer report:\n${stderr.slice(Math.max(0, m.index - 200), m.index + 4000)}`);
+  if (r.code !== 0 || r.signal !== null) {
+    throw new Error(`${name}: exit ${JSON.stringify(r)} after a stop signal (expected code 0)\n${stderr.slice(-2000)}`);
+  }
+}
+
 /** True when `maxpool help` lists the command (lets suites skip before a feature lands). */
 export function hasCommand(name) {
   const r = spawnSync(MAXPOOL_BIN, ['help'], { encoding: 'utf8', timeout: 10000 });
@@ -228,6 +243,7 @@ export async function startSim({ script = {}, args = [], env = {}, readyTimeoutM
     stop: (signal = 'SIGTERM') => {
       stopped ??= stopChild(d.child, 5000, signal).then((r) => {
         removeTempDir(dir);
+        checkExit('sim', r, d.stderr());
         return r;
       });
       return stopped;
@@ -443,9 +459,10 @@ export async function startServer({ config, args = [], env = {}, readyTimeoutMs 
     stderr: d.stderr,
     stdout: d.stdout,
     alive: () => d.child.exitCode === null && d.child.signalCode === null,
-    stop: () => {
-      stopped ??= stopChild(d.child).then((r) => {
+    stop: (signal = 'SIGTERM') => {
+      stopped ??= stopChild(d.child, 5000, signal).then((r) => {
         removeTempDir(dir);
+        checkExit('server', r, d.stderr());
         return r;
       });
       return stopped;
