@@ -11,7 +11,19 @@ const TEXT = 'Hi! This answer came from maxpool sim.';
 describe('claude -p → maxpool sim', { skip }, () => {
   let sim;
   before(async () => {
-    sim = await startSim({ script: baseScript({ response: { text: TEXT, deltas: 20 } }) });
+    const script = baseScript({ response: { text: TEXT, deltas: 20 } });
+    // A subscription account whose 5h window is already full.
+    script.accounts.push({
+      name: 'spent',
+      type: 'oauth',
+      accessToken: 'sk-ant-oat01-spent',
+      refreshToken: 'sk-ant-ort01-spent',
+      tier: 'max',
+      budget5h: 1000,
+      budget7d: 1000000,
+      used5h: 1,
+    });
+    sim = await startSim({ script });
   });
   after(() => sim?.stop());
 
@@ -63,5 +75,20 @@ describe('claude -p → maxpool sim', { skip }, () => {
     }
     const st = (await sim.state()).accounts.find((a) => a.name === 'max-a');
     assert.ok(st.windows['5h'].used > 0, 'the run was charged to the subscription window');
+  });
+
+  test('subscription mode, 5h window full: the CLI reads the unified headers and stops at once', async () => {
+    const since = await lastId();
+    const r = await runClaude({ baseURL: sim.url, oauthToken: 'sk-ant-oat01-spent', prompt: 'say hi', timeoutMs: 60000 });
+    assert.equal(r.timedOut, false, `timed out (it should not retry a rejected subscription); stderr: ${r.stderr}`);
+    assert.notEqual(r.code, 0);
+    // 2.1.332 prints "You've hit your 5-hour limit · resets 3:34pm (UTC)".
+    assert.match(`${r.stdout}${r.stderr}`, /hit your .*limit.*resets \d{1,2}(:\d\d)?\s?(am|pm)/i);
+    const reqs = await messagesSince(since);
+    assert.deepEqual(
+      reqs.map((q) => `${q.method} ${q.target} ${q.account} ${q.status}`),
+      ['POST /v1/messages?beta=true spent 429'],
+      'one request, no retry',
+    );
   });
 });
