@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { baseScript, hasCommand, http, makeTempDir, messageBody, removeTempDir, parseSse, postMessages, reqNum, startSim, waitFor, MODEL } from './lib/harness.mjs';
 import { assertRequestId, plainStreamEvents } from './lib/expect.mjs';
+import { expectContinue, rawRequest } from './lib/rawhttp.mjs';
 
 const skip = hasCommand('sim') ? false : 'maxpool sim is not in this build';
 
@@ -125,6 +126,16 @@ describe('sim api', { skip }, () => {
     const nj = await postMessages(sim.url, 'key-1');
     assert.equal(nj.json.content[0].text, 'abcdefghij');
     assert.equal(nj.json.usage.output_tokens, 15);
+
+    await sim.setScript({ response: { text: 'abcdefghij', deltas: 5, deltaDelayMs: 0, firstByteDelayMs: 300 } });
+    const slow = await rawRequest({
+      port: sim.port,
+      headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-api03-k1' },
+      body,
+    });
+    assert.equal(slow.status, 200);
+    assert.ok(slow.firstByteMs >= 295, `firstByteDelayMs 300: first byte after ${slow.firstByteMs} ms`);
+    assert.equal(slow.events.filter((e) => e.event === 'content_block_delta').length, 5);
   });
 
   test('count_tokens, HEAD /, GET /v1/models', async (t) => {
@@ -217,5 +228,47 @@ describe('sim api', { skip }, () => {
     assert.match(lines[1], /^\S+ HEAD \/ - 200 \d+$/);
     assert.match(lines[2], /^\S+ POST \/v1\/messages - 401 \d+$/);
     assert.ok(!readFileSync(logFile, 'utf8').includes('sk-ant'), 'no secret in the log');
+  });
+
+  test('large request bodies arrive intact: 9 MB with Content-Length, 1 MB chunked', async (t) => {
+    // 9 MB is ~2.4 M input tokens: more than key-1's 400k per minute would let through.
+    const script = baseScript();
+    script.accounts.push({ name: 'key-big', type: 'apikey', apiKey: 'sk-ant-api03-big', tokensPerMinute: 1000000000, requestsPerMinute: 1000 });
+    const sim = await startSim({ script });
+    t.after(() => sim.stop());
+    const big = (n) => JSON.stringify({ model: MODEL, max_tokens: 8, messages: [{ role: 'user', content: 'x'.repeat(n) }] });
+    const sha = (b) => createHash('sha256').update(b).digest('hex');
+    const nine = big(9 * 1024 * 1024);
+    const r = await postMessages(sim.url, { 'x-api-key': 'sk-ant-api03-big' }, nine, { timeoutMs: 30000 });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.usage.input_tokens, inputTokens(nine));
+    let [seen] = await sim.requests(1);
+    assert.equal(seen.bodyBytes, Buffer.byteLength(nine));
+    assert.equal(seen.bodySha256, sha(nine));
+
+    const one = big(1024 * 1024);
+    const c = await rawRequest({
+      port: sim.port,
+      headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-api03-big', 'anthropic-version': '2023-06-01' },
+      body: one,
+      chunked: true,
+    });
+    assert.equal(c.status, 200, c.body.slice(0, 300));
+    [seen] = await sim.requests(1);
+    assert.equal(seen.bodyBytes, Buffer.byteLength(one));
+    assert.equal(seen.bodySha256, sha(one));
+  });
+
+  test('Expect: 100-continue is answered before the body is sent (libcurl asks for it on large bodies)', async (t) => {
+    const sim = await freshSim(t);
+    const body = JSON.stringify(messageBody());
+    const r = await expectContinue({
+      port: sim.port,
+      headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-api03-k1', 'anthropic-version': '2023-06-01' },
+      body,
+      waitMs: 2000,
+    });
+    assert.notEqual(r.continueMs, null, `no 100 Continue within 2 s: ${r.raw.slice(0, 200)}`);
+    assert.equal(r.status, 200);
   });
 });

@@ -47,7 +47,12 @@ describe('sim quota: subscription windows', { skip }, () => {
     const fresh = unified(ct.headers);
     assert.equal(fresh.u5h, 0);
     assert.equal(fresh.reset5h, null, 'a closed window has no reset header');
-    assert.equal((await acct(sim, 'q')).windows['5h'].used, 0);
+    const closed = (await acct(sim, 'q')).windows;
+    for (const w of ['5h', '7d']) {
+      assert.equal(closed[w].used, 0);
+      assert.equal(closed[w].utilization, 0);
+      assert.equal(closed[w].resetsAt, null, `a closed ${w} window has no reset`);
+    }
 
     const r1 = await postMessages(sim.url, bearer('q'), body);
     assert.equal(r1.status, 200);
