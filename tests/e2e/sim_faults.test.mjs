@@ -192,6 +192,16 @@ describe('sim faults: socket-level', { skip }, () => {
     assert.ok(sim.alive());
   });
 
+  test('reset after the last event: every event arrives, then RST instead of the terminating chunk', async (t) => {
+    const all = plainStreamEvents(20).length;
+    const sim = await freshSim(t, { faults: [{ kind: 'reset', afterEvents: all }] });
+    const r = await rawStream(sim);
+    assert.equal(r.end, 'reset', `ended by ${r.end} ${r.errorCode}`);
+    assert.equal(r.chunkedDone, false);
+    assert.equal(r.events.length, all);
+    assert.equal(r.events.at(-1).event, 'message_stop');
+  });
+
   test('truncate: the final event is cut, the chunked body ends cleanly', async (t) => {
     const sim = await freshSim(t, { faults: [{ kind: 'truncate' }] });
     const r = await rawStream(sim);
