@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { baseScript, hasCommand, http, makeTempDir, messageBody, removeTempDir, parseSse, postMessages, reqNum, startSim, waitFor, MODEL } from './lib/harness.mjs';
 import { assertRequestId, plainStreamEvents } from './lib/expect.mjs';
@@ -213,16 +213,18 @@ describe('sim api', { skip }, () => {
     assert.ok((await sim.state()).now >= before + 3600000);
   });
 
-  test('--log writes one line per request', async (t) => {
+  test('--log appends one line per request', async (t) => {
     const logDir = makeTempDir('maxpool-simlog-');
     t.after(() => removeTempDir(logDir));
     const logFile = join(logDir, 'sim.log');
+    writeFileSync(logFile, 'an earlier line\n');
     const sim = await freshSim(t, {}, ['--log', logFile]);
     await postMessages(sim.url, 'max-a');
     await http(`${sim.url}/`, { method: 'HEAD' });
     await postMessages(sim.url, { 'x-api-key': 'nope' });
     await sim.stop();
     const lines = readFileSync(logFile, 'utf8').trimEnd().split('\n');
+    assert.equal(lines.shift(), 'an earlier line', 'the log is appended to');
     assert.equal(lines.length, 3, lines.join('\n'));
     assert.match(lines[0], /^\d{4}-\d\d-\d\dT\S+ POST \/v1\/messages max-a 200 \d+$/);
     assert.match(lines[1], /^\S+ HEAD \/ - 200 \d+$/);

@@ -165,6 +165,20 @@ describe('sim quota: subscription windows', { skip }, () => {
     assert.ok(d >= 290 && d <= 302, `5h reset in ${d} s at K=60`);
   });
 
+  test('POST /_sim/script updates an account by name: a smaller budget applies at once, usage is kept', async (t) => {
+    const sim = await simWith(t, [small('live', { budget5h: 1000000 })]);
+    assert.equal((await postMessages(sim.url, bearer('live'))).status, 200);
+    const used = (await acct(sim, 'live')).windows['5h'].used;
+    assert.ok(used > 0);
+    await sim.setScript({ accounts: [small('live', { budget5h: used })] });
+    const r = await postMessages(sim.url, bearer('live'));
+    assertApiError(r, 429, 'rate_limit_error', REJECT_MSG);
+    assert.equal(unified(r.headers).u5h, 1);
+    const st = await acct(sim, 'live');
+    assert.equal(st.windows['5h'].budget, used);
+    assert.equal(st.windows['5h'].used, used);
+  });
+
   test('unified headers ride on error answers of oauth accounts, never on API-key ones', async (t) => {
     const sim = await simWith(t, [], { faults: [{ kind: 'overloaded' }] });
     unified((await postMessages(sim.url, 'max-a')).headers);
