@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { baseScript, hasCommand, messageBody, postMessages, startSim, http, CRED } from './lib/harness.mjs';
 import { rawRequest } from './lib/rawhttp.mjs';
-import { assertApiError, assertRequestId, hdr, plainStreamEvents, unified } from './lib/expect.mjs';
+import { assertApiError, assertRequestId, plainStreamEvents, unified } from './lib/expect.mjs';
 
 const skip = hasCommand('sim') ? false : 'maxpool sim is not in this build';
 
