@@ -4,9 +4,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { baseScript, hasCommand, http, makeTempDir, messageBody, removeTempDir, parseSse, postMessages, reqNum, startSim, waitFor, MODEL } from './lib/harness.mjs';
+import { baseScript, hasCommand, http, makeTempDir, MAXPOOL_BIN, messageBody, removeTempDir, parseSse, postMessages, reqNum, startSim, waitFor, MODEL } from './lib/harness.mjs';
 import { assertRequestId, plainStreamEvents } from './lib/expect.mjs';
 import { expectContinue, rawRequest } from './lib/rawhttp.mjs';
 
@@ -37,6 +38,39 @@ describe('sim api', { skip }, () => {
     const sim2 = await startSim({ script: baseScript() });
     assert.deepEqual(await sim2.stop('SIGINT'), { code: 0, signal: null }, 'SIGINT exits 0 too');
   });
+
+  test(
+    'a stop signal as soon as the port file exists exits 0',
+    { todo: 'cmd_sim.c writes the port file before uv_signal_start: SIGINT/SIGTERM in that window kill the sim' },
+    async () => {
+      for (let i = 0; i < 20; i++) {
+        const dir = makeTempDir('maxpool-simsig-');
+        const portFile = join(dir, 'port');
+        writeFileSync(join(dir, 's.json'), JSON.stringify(baseScript()));
+        const child = spawn(MAXPOOL_BIN, ['sim', '--port', '0', '--port-file', portFile, '--script', join(dir, 's.json')], {
+          stdio: 'ignore',
+        });
+        const exited = new Promise((res) => child.once('exit', (code, signal) => res({ code, signal })));
+        // Signal the moment the port file is renamed into place, like a supervisor would.
+        await new Promise((res) => {
+          const w = watch(dir, () => {
+            if (existsSync(portFile)) {
+              w.close();
+              res();
+            }
+          });
+          setTimeout(() => {
+            w.close();
+            res();
+          }, 5000);
+        });
+        process.kill(child.pid, i % 2 ? 'SIGINT' : 'SIGTERM');
+        const r = await exited;
+        removeTempDir(dir);
+        assert.deepEqual(r, { code: 0, signal: null }, `run ${i}`);
+      }
+    },
+  );
 
   test('non-streaming message: the documented JSON shape, model echoed, usage by size', async (t) => {
     const sim = await freshSim(t);

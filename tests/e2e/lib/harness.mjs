@@ -3,7 +3,7 @@
 //
 // Every process started here is tracked by PID; stop() ends exactly that PID, and a
 // process-exit hook kills whatever a crashed test left behind. Nothing listens or connects
-// anywhere but 127.0.0.1.
+// anywhere but 127.0.0.1. (`maxpool server` for the proxy suites: lib/server.mjs.)
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -115,24 +115,30 @@ export function hasCommand(name) {
   return new RegExp(`^\\s+${name}(\\s|$)`, 'm').test(out);
 }
 
-// A child sees only what it needs: no proxy variables, no ANTHROPIC_* of the developer's
-// shell; sanitizer options pass through so `make asan`-built binaries can run the suite.
-function baseEnv() {
-  const env = { PATH: process.env.PATH || '/usr/bin:/bin', LANG: 'C.UTF-8', TZ: 'UTC' };
-  for (const k of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) if (process.env[k]) env[k] = process.env[k];
+// A child keeps the test's environment (sanitizer options, MAXPOOL_E2E_*, PATH) minus what
+// could send it elsewhere or hand it someone's credentials: proxy variables, ANTHROPIC_* and
+// CLAUDE_* of the developer's shell, and config paths. HOME and XDG_CONFIG_HOME point into
+// its own temp dir so it never reads or writes the user's real config.
+const DROP_ENV = /^(https?_proxy|all_proxy|no_proxy|ANTHROPIC_.*|CLAUDE_.*|MAXPOOL_CONFIG|TEAMCLAUDE_CONFIG)$/i;
+function childEnv(dir) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!DROP_ENV.test(k)) env[k] = v;
+  env.HOME = dir;
+  env.XDG_CONFIG_HOME = dir;
   return env;
 }
 
 /**
  * Starts `maxpool <args…> --port 0 --port-file F` with its own temp dir and waits (bounded by
- * readyTimeoutMs) until F holds the bound port. Resolves {child, port, url, dir, stderr()}.
- * Used by startSim and, later, startServer.
+ * readyTimeoutMs) until F holds the bound port (and, if given, stderr matches readyLine).
+ * Resolves {child, port, url, dir, stderr()}.
+ * Used by startSim and by startServer (lib/server.mjs).
  */
-export async function startDaemon({ args, dir, env = {}, readyTimeoutMs = 10000, name = 'maxpool' }) {
+export async function startDaemon({ args, dir, env = {}, readyTimeoutMs = 10000, name = 'maxpool', readyLine = null }) {
   const portFile = join(dir, `${name}.port`);
   const child = spawn(MAXPOOL_BIN, [...args, '--port', '0', '--port-file', portFile], {
     cwd: dir,
-    env: { ...baseEnv(), ...env },
+    env: { ...childEnv(dir), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.set(child.pid, child);
@@ -157,7 +163,7 @@ export async function startDaemon({ args, dir, env = {}, readyTimeoutMs = 10000,
     } catch {
       /* not yet */
     }
-    if (/^\d+\n$/.test(text)) {
+    if (/^\d+\n$/.test(text) && (!readyLine || readyLine.test(stderr()))) {
       const port = Number(text.trim());
       if (port > 0 && port < 65536) {
         return { child, port, url: `http://${HOST}:${port}`, dir, stderr, stdout };
@@ -222,7 +228,16 @@ export async function startSim({ script = {}, args = [], env = {}, readyTimeoutM
   writeFileSync(scriptFile, JSON.stringify(script, null, 2));
   let d;
   try {
-    d = await startDaemon({ args: ['sim', '--script', scriptFile, ...args], dir, env, readyTimeoutMs, name: 'sim' });
+    // The banner comes after the signal handlers are installed; the port file comes before
+    // them (src/cli/cmd_sim.c), so a stop signal right after the port file could kill the sim.
+    d = await startDaemon({
+      args: ['sim', '--script', scriptFile, ...args],
+      dir,
+      env,
+      readyTimeoutMs,
+      name: 'sim',
+      readyLine: /maxpool sim listening on http:\/\/127\.0\.0\.1:\d+\n/,
+    });
   } catch (e) {
     removeTempDir(dir);
     throw e;
@@ -394,78 +409,4 @@ export async function runClaude({ baseURL, apiKey, oauthToken, prompt = 'say hi'
     live.delete(child.pid);
     removeTempDir(home);
   }
-}
-
-// ---------------------------------------------------------------- maxpool server (for issue 4)
-//
-// Not exercised yet: `maxpool server` does not exist in this tree. It is written so the proxy
-// tests only have to call it; adjust the flags here once the server's command line is fixed.
-// Assumes the server accepts the sim's `--port 0 --port-file F` (overriding proxy.port) and
-// reads its config from $MAXPOOL_CONFIG (SPEC §2.1).
-
-/** A config (SPEC §2.3/§2.4) whose accounts are the sim script's, upstream = the sim. */
-export function serverConfigFor(sim, script, over = {}) {
-  const accounts = (script.accounts || []).map((a) =>
-    a.type === 'apikey'
-      ? { name: a.name, type: 'apikey', apiKey: a.apiKey, enabled: true }
-      : {
-          name: a.name,
-          type: 'oauth',
-          accessToken: a.accessToken,
-          refreshToken: a.refreshToken,
-          expiresAt: Date.now() + 8 * 3600 * 1000,
-          enabled: true,
-        },
-  );
-  return {
-    proxy: { host: HOST, port: 0, apiKey: 'mp-e2e-test-key' },
-    upstream: sim.url,
-    updateCheck: false,
-    preventSleep: false,
-    quotaProbeSeconds: 0,
-    accounts,
-    ...over,
-  };
-}
-
-/**
- * Starts `maxpool server` with `config` written (0600) to a private temp dir that is also
- * its HOME and XDG_CONFIG_HOME. Resolves {port, url, pid, dir, configFile, stderr(), stop()}.
- */
-export async function startServer({ config, args = [], env = {}, readyTimeoutMs = 10000 } = {}) {
-  const dir = makeTempDir('maxpool-server-');
-  const configFile = join(dir, 'maxpool.json');
-  writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-  let d;
-  try {
-    d = await startDaemon({
-      args: ['server', ...args],
-      dir,
-      env: { HOME: dir, XDG_CONFIG_HOME: dir, MAXPOOL_CONFIG: configFile, MAXPOOL_DISABLE_QUOTA_PROBE: '1', ...env },
-      readyTimeoutMs,
-      name: 'server',
-    });
-  } catch (e) {
-    removeTempDir(dir);
-    throw e;
-  }
-  let stopped = null;
-  return {
-    port: d.port,
-    url: d.url,
-    pid: d.child.pid,
-    dir,
-    configFile,
-    stderr: d.stderr,
-    stdout: d.stdout,
-    alive: () => d.child.exitCode === null && d.child.signalCode === null,
-    stop: (signal = 'SIGTERM') => {
-      stopped ??= stopChild(d.child, 5000, signal).then((r) => {
-        removeTempDir(dir);
-        checkExit('server', r, d.stderr());
-        return r;
-      });
-      return stopped;
-    },
-  };
 }
