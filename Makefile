@@ -104,6 +104,7 @@ demo: maxpool
 	./maxpool demo
 
 bench: maxpool
+	@scripts/install-deps --bench
 	@bench/run
 
 FMT_FILES = $(shell git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c')

@@ -41,7 +41,6 @@ describe('sim api', { skip }, () => {
 
   test(
     'a stop signal as soon as the port file exists exits 0',
-    { todo: 'cmd_sim.c writes the port file before uv_signal_start: SIGINT/SIGTERM in that window kill the sim' },
     async () => {
       for (let i = 0; i < 20; i++) {
         const dir = makeTempDir('maxpool-simsig-');
