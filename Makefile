@@ -71,13 +71,13 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_A) tests/unit/testutil.h
 
 # Every unit test binary runs in its own processes (Criterion forks per test).
 unit: $(UNIT_BIN) $(BUILD)/maxpool
-	@set -e; for t in $(UNIT_BIN); do \
-	  MAXPOOL_BIN=$(CURDIR)/$(BUILD)/maxpool $$t --jobs=2 || exit 1; done
+	@MAXPOOL_BIN=$(CURDIR)/$(BUILD)/maxpool scripts/run-unit $(UNIT_BIN)
 
 e2e: maxpool
 	@scripts/run-e2e
 
-test: unit e2e fuzz-smoke
+test: all
+	@MAKE="$(MAKE)" scripts/run-tests
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" unit
@@ -104,6 +104,7 @@ demo: maxpool
 	./maxpool demo
 
 bench: maxpool
+	@scripts/install-deps --bench
 	@bench/run
 
 FMT_FILES = $(shell git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c')

@@ -90,23 +90,26 @@ int cmd_sim(int argc, char **argv)
         return 1;
     }
     int port = sim_server_port(c.srv);
+    /* Signals first: whoever reads the port file may stop us at once, and must get exit 0. */
+    uv_signal_init(c.loop, &c.sigint);
+    uv_signal_init(c.loop, &c.sigterm);
+    c.sigint.data = c.sigterm.data = &c;
+    uv_signal_start(&c.sigint, on_signal, SIGINT);
+    uv_signal_start(&c.sigterm, on_signal, SIGTERM);
     if (port_file) {
         char line[16];
         int n = snprintf(line, sizeof line, "%d\n", port);
         int w = fileio_write_atomic(port_file, line, (size_t)n);
         if (w) {
             fprintf(stderr, "maxpool sim: cannot write %s: %s\n", port_file, strerror(-w));
+            uv_close((uv_handle_t *)&c.sigint, NULL);
+            uv_close((uv_handle_t *)&c.sigterm, NULL);
             sim_server_stop(c.srv, NULL, NULL);
             uv_run(c.loop, UV_RUN_DEFAULT);
             sim_server_free(c.srv);
             return 1;
         }
     }
-    uv_signal_init(c.loop, &c.sigint);
-    uv_signal_init(c.loop, &c.sigterm);
-    c.sigint.data = c.sigterm.data = &c;
-    uv_signal_start(&c.sigint, on_signal, SIGINT);
-    uv_signal_start(&c.sigterm, on_signal, SIGTERM);
     fprintf(stderr, "maxpool sim listening on http://127.0.0.1:%d\n", port);
     uv_run(c.loop, UV_RUN_DEFAULT);
     sim_server_free(c.srv);

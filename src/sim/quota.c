@@ -312,6 +312,8 @@ void sim_quota_headers(const sim_quota_t *q, sim_account_t *a, int64_t sim_now, 
 
 void sim_quota_count_status(sim_account_t *a, int status)
 {
+    /* 0 marks a free slot (and a reset before headers sent no status at all). */
+    if (status <= 0) return;
     for (int i = 0; i < SIM_STATUS_SLOTS; i++) {
         if (a->status_code[i] == status || a->status_code[i] == 0) {
             a->status_code[i] = status;

@@ -114,7 +114,7 @@ void sim_quota_charge(sim_account_t *a, int64_t sim_now, int64_t tokens);
 /* Appends the rate-limit headers describing a's state at sim_now to h (unified-* for
  * subscription accounts, tokens-/requests-* for API keys). */
 void sim_quota_headers(const sim_quota_t *q, sim_account_t *a, int64_t sim_now, sim_hdrs_t *h);
-/* Counts one answered request with its status for /_sim/state. */
+/* Counts one answered request with its HTTP status for /_sim/state (status <= 0 is ignored). */
 void sim_quota_count_status(sim_account_t *a, int status);
 /* "allowed" / "allowed_warning" / "rejected" for a utilization. */
 const char *sim_quota_status_name(double utilization);

@@ -302,19 +302,22 @@ static void job_pump(sim_job_t *j)
     http_req_t *req = j->req;
     const char *b = j->body.data;
     size_t len = j->body.len;
-    while (j->pos < len) {
-        if (j->has_fault && j->fault == SIM_FAULT_STALL && !j->stalled &&
-            j->events_sent >= j->after_events) {
+    /* The fault checks run once more after the last event, so a stall or reset asked for
+     * after more events than the stream has happens before the terminating chunk. */
+    for (;;) {
+        bool due = j->events_sent >= j->after_events || j->pos >= len;
+        if (j->has_fault && j->fault == SIM_FAULT_STALL && !j->stalled && due) {
             j->stalled = true;
             /* No timer = wait for the client to give up (the close hook frees the job). */
             if (j->stall_ms >= 0) uv_timer_start(&j->timer, on_job_timer, (uint64_t)j->stall_ms, 0);
             return;
         }
-        if (j->has_fault && j->fault == SIM_FAULT_RESET && j->events_sent >= j->after_events) {
+        if (j->has_fault && j->fault == SIM_FAULT_RESET && due) {
             j->phase = JOB_RESETTING;
             uv_timer_start(&j->timer, on_job_timer, RESET_POLL_MS, 0);
             return;
         }
+        if (j->pos >= len) break;
         if (j->delta_delay_ms > 0 && j->events_sent > 0 && !j->delay_done) {
             j->delay_done = true;
             uv_timer_start(&j->timer, on_job_timer, (uint64_t)j->delta_delay_ms, 0);

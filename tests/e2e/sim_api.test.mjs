@@ -4,10 +4,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { baseScript, hasCommand, http, makeTempDir, messageBody, removeTempDir, parseSse, postMessages, startSim, MODEL } from './lib/harness.mjs';
+import { baseScript, hasCommand, http, makeTempDir, MAXPOOL_BIN, messageBody, removeTempDir, parseSse, postMessages, reqNum, startSim, waitFor, MODEL } from './lib/harness.mjs';
 import { assertRequestId, plainStreamEvents } from './lib/expect.mjs';
+import { expectContinue, rawRequest } from './lib/rawhttp.mjs';
 
 const skip = hasCommand('sim') ? false : 'maxpool sim is not in this build';
 
@@ -21,16 +23,53 @@ const TEXT = 'Hello from maxpool sim.';
 const inputTokens = (body) => Math.max(1, Math.ceil(Buffer.byteLength(body) / 4));
 
 describe('sim api', { skip }, () => {
-  test('process: banner on stderr, port file, SIGTERM exits 0', async () => {
+  test('process: banner on stderr, port file, SIGTERM and SIGINT exit 0', async () => {
     const sim = await startSim({ script: baseScript() });
     try {
       assert.equal(readFileSync(join(sim.dir, 'sim.port'), 'utf8'), `${sim.port}\n`);
-      assert.match(sim.stderr(), new RegExp(`maxpool sim listening on http://127\\.0\\.0\\.1:${sim.port}`));
+      // The banner and the port file come from the same moment; the pipe may lag a little.
+      const banner = new RegExp(`maxpool sim listening on http://127\\.0\\.0\\.1:${sim.port}\\n`);
+      await waitFor(() => banner.test(sim.stderr()));
+      assert.match(sim.stderr(), banner);
     } finally {
       const r = await sim.stop();
       assert.deepEqual(r, { code: 0, signal: null });
     }
+    const sim2 = await startSim({ script: baseScript() });
+    assert.deepEqual(await sim2.stop('SIGINT'), { code: 0, signal: null }, 'SIGINT exits 0 too');
   });
+
+  test(
+    'a stop signal as soon as the port file exists exits 0',
+    async () => {
+      for (let i = 0; i < 20; i++) {
+        const dir = makeTempDir('maxpool-simsig-');
+        const portFile = join(dir, 'port');
+        writeFileSync(join(dir, 's.json'), JSON.stringify(baseScript()));
+        const child = spawn(MAXPOOL_BIN, ['sim', '--port', '0', '--port-file', portFile, '--script', join(dir, 's.json')], {
+          stdio: 'ignore',
+        });
+        const exited = new Promise((res) => child.once('exit', (code, signal) => res({ code, signal })));
+        // Signal the moment the port file is renamed into place, like a supervisor would.
+        await new Promise((res) => {
+          const w = watch(dir, () => {
+            if (existsSync(portFile)) {
+              w.close();
+              res();
+            }
+          });
+          setTimeout(() => {
+            w.close();
+            res();
+          }, 5000);
+        });
+        process.kill(child.pid, i % 2 ? 'SIGINT' : 'SIGTERM');
+        const r = await exited;
+        removeTempDir(dir);
+        assert.deepEqual(r, { code: 0, signal: null }, `run ${i}`);
+      }
+    },
+  );
 
   test('non-streaming message: the documented JSON shape, model echoed, usage by size', async (t) => {
     const sim = await freshSim(t);
@@ -120,6 +159,16 @@ describe('sim api', { skip }, () => {
     const nj = await postMessages(sim.url, 'key-1');
     assert.equal(nj.json.content[0].text, 'abcdefghij');
     assert.equal(nj.json.usage.output_tokens, 15);
+
+    await sim.setScript({ response: { text: 'abcdefghij', deltas: 5, deltaDelayMs: 0, firstByteDelayMs: 300 } });
+    const slow = await rawRequest({
+      port: sim.port,
+      headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-api03-k1' },
+      body,
+    });
+    assert.equal(slow.status, 200);
+    assert.ok(slow.firstByteMs >= 295, `firstByteDelayMs 300: first byte after ${slow.firstByteMs} ms`);
+    assert.equal(slow.events.filter((e) => e.event === 'content_block_delta').length, 5);
   });
 
   test('count_tokens, HEAD /, GET /v1/models', async (t) => {
@@ -164,12 +213,13 @@ describe('sim api', { skip }, () => {
     assert.equal(a.bodySha256, createHash('sha256').update(body).digest('hex'));
     assert.equal(b.account, null);
     assert.equal(b.status, 401);
-    assert.ok(b.id > a.id);
+    assert.ok(reqNum(b.id) > reqNum(a.id));
+    assert.match(a.id, /^req_sim_\d+$/, 'the id is the request-id');
 
     for (let i = 0; i < 270; i++) await http(`${sim.url}/`, { method: 'HEAD' });
     reqs = await sim.requests(1000);
     assert.equal(reqs.length, 256);
-    for (let i = 1; i < reqs.length; i++) assert.ok(reqs[i].id > reqs[i - 1].id, 'oldest first');
+    for (let i = 1; i < reqs.length; i++) assert.ok(reqNum(reqs[i].id) > reqNum(reqs[i - 1].id), 'oldest first');
     assert.ok(reqs.every((q) => q.method === 'HEAD' && q.target === '/'));
     assert.equal((await sim.requests(5)).length, 5);
   });
@@ -196,20 +246,64 @@ describe('sim api', { skip }, () => {
     assert.ok((await sim.state()).now >= before + 3600000);
   });
 
-  test('--log writes one line per request', async (t) => {
+  test('--log appends one line per request', async (t) => {
     const logDir = makeTempDir('maxpool-simlog-');
     t.after(() => removeTempDir(logDir));
     const logFile = join(logDir, 'sim.log');
+    writeFileSync(logFile, 'an earlier line\n');
     const sim = await freshSim(t, {}, ['--log', logFile]);
     await postMessages(sim.url, 'max-a');
     await http(`${sim.url}/`, { method: 'HEAD' });
     await postMessages(sim.url, { 'x-api-key': 'nope' });
     await sim.stop();
     const lines = readFileSync(logFile, 'utf8').trimEnd().split('\n');
+    assert.equal(lines.shift(), 'an earlier line', 'the log is appended to');
     assert.equal(lines.length, 3, lines.join('\n'));
     assert.match(lines[0], /^\d{4}-\d\d-\d\dT\S+ POST \/v1\/messages max-a 200 \d+$/);
     assert.match(lines[1], /^\S+ HEAD \/ - 200 \d+$/);
     assert.match(lines[2], /^\S+ POST \/v1\/messages - 401 \d+$/);
     assert.ok(!readFileSync(logFile, 'utf8').includes('sk-ant'), 'no secret in the log');
+  });
+
+  test('large request bodies arrive intact: 9 MB with Content-Length, 1 MB chunked', async (t) => {
+    // 9 MB is ~2.4 M input tokens: more than key-1's 400k per minute would let through.
+    const script = baseScript();
+    script.accounts.push({ name: 'key-big', type: 'apikey', apiKey: 'sk-ant-api03-big', tokensPerMinute: 1000000000, requestsPerMinute: 1000 });
+    const sim = await startSim({ script });
+    t.after(() => sim.stop());
+    const big = (n) => JSON.stringify({ model: MODEL, max_tokens: 8, messages: [{ role: 'user', content: 'x'.repeat(n) }] });
+    const sha = (b) => createHash('sha256').update(b).digest('hex');
+    const nine = big(9 * 1024 * 1024);
+    const r = await postMessages(sim.url, { 'x-api-key': 'sk-ant-api03-big' }, nine, { timeoutMs: 30000 });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.usage.input_tokens, inputTokens(nine));
+    let [seen] = await sim.requests(1);
+    assert.equal(seen.bodyBytes, Buffer.byteLength(nine));
+    assert.equal(seen.bodySha256, sha(nine));
+
+    const one = big(1024 * 1024);
+    const c = await rawRequest({
+      port: sim.port,
+      headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-api03-big', 'anthropic-version': '2023-06-01' },
+      body: one,
+      chunked: true,
+    });
+    assert.equal(c.status, 200, c.body.slice(0, 300));
+    [seen] = await sim.requests(1);
+    assert.equal(seen.bodyBytes, Buffer.byteLength(one));
+    assert.equal(seen.bodySha256, sha(one));
+  });
+
+  test('Expect: 100-continue is answered before the body is sent (libcurl asks for it on large bodies)', async (t) => {
+    const sim = await freshSim(t);
+    const body = JSON.stringify(messageBody());
+    const r = await expectContinue({
+      port: sim.port,
+      headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-api03-k1', 'anthropic-version': '2023-06-01' },
+      body,
+      waitMs: 2000,
+    });
+    assert.notEqual(r.continueMs, null, `no 100 Continue within 2 s: ${r.raw.slice(0, 200)}`);
+    assert.equal(r.status, 200);
   });
 });

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { baseScript, hasCommand, messageBody, postMessages, startSim, http, CRED } from './lib/harness.mjs';
 import { rawRequest } from './lib/rawhttp.mjs';
-import { assertApiError, assertRequestId, hdr, plainStreamEvents, unified } from './lib/expect.mjs';
+import { assertApiError, assertRequestId, plainStreamEvents, unified } from './lib/expect.mjs';
 
 const skip = hasCommand('sim') ? false : 'maxpool sim is not in this build';
 
@@ -190,6 +190,16 @@ describe('sim faults: socket-level', { skip }, () => {
     assert.equal(r.events.length, 5);
     assert.equal(r.events.at(-1).event, 'content_block_delta');
     assert.ok(sim.alive());
+  });
+
+  test('reset after the last event: every event arrives, then RST instead of the terminating chunk', async (t) => {
+    const all = plainStreamEvents(20).length;
+    const sim = await freshSim(t, { faults: [{ kind: 'reset', afterEvents: all }] });
+    const r = await rawStream(sim);
+    assert.equal(r.end, 'reset', `ended by ${r.end} ${r.errorCode}`);
+    assert.equal(r.chunkedDone, false);
+    assert.equal(r.events.length, all);
+    assert.equal(r.events.at(-1).event, 'message_stop');
   });
 
   test('truncate: the final event is cut, the chunked body ends cleanly', async (t) => {

@@ -187,6 +187,9 @@ describe('sim oauth: profile and usage', { skip }, () => {
     assert.match(b.json.account.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     assert.equal((await profile(sim, 'sk-ant-oat01-b')).json.account.uuid, b.json.account.uuid, 'stable uuid');
     assert.notEqual(b.json.account.uuid, a.json.account.uuid);
+    // Generated from the name: the same in another sim with the same script.
+    const other = await freshSim(t);
+    assert.equal((await profile(other, 'sk-ant-oat01-b')).json.account.uuid, b.json.account.uuid);
     assert.equal((await profile(sim, 'sk-ant-oat01-unknown')).status, 401);
   });
 

@@ -47,7 +47,12 @@ describe('sim quota: subscription windows', { skip }, () => {
     const fresh = unified(ct.headers);
     assert.equal(fresh.u5h, 0);
     assert.equal(fresh.reset5h, null, 'a closed window has no reset header');
-    assert.equal((await acct(sim, 'q')).windows['5h'].used, 0);
+    const closed = (await acct(sim, 'q')).windows;
+    for (const w of ['5h', '7d']) {
+      assert.equal(closed[w].used, 0);
+      assert.equal(closed[w].utilization, 0);
+      assert.equal(closed[w].resetsAt, null, `a closed ${w} window has no reset`);
+    }
 
     const r1 = await postMessages(sim.url, bearer('q'), body);
     assert.equal(r1.status, 200);
@@ -158,6 +163,20 @@ describe('sim quota: subscription windows', { skip }, () => {
     const u2 = unified((await postMessages(s2.url, bearer('ts'))).headers);
     const d = u2.reset5h - nowSec();
     assert.ok(d >= 290 && d <= 302, `5h reset in ${d} s at K=60`);
+  });
+
+  test('POST /_sim/script updates an account by name: a smaller budget applies at once, usage is kept', async (t) => {
+    const sim = await simWith(t, [small('live', { budget5h: 1000000 })]);
+    assert.equal((await postMessages(sim.url, bearer('live'))).status, 200);
+    const used = (await acct(sim, 'live')).windows['5h'].used;
+    assert.ok(used > 0);
+    await sim.setScript({ accounts: [small('live', { budget5h: used })] });
+    const r = await postMessages(sim.url, bearer('live'));
+    assertApiError(r, 429, 'rate_limit_error', REJECT_MSG);
+    assert.equal(unified(r.headers).u5h, 1);
+    const st = await acct(sim, 'live');
+    assert.equal(st.windows['5h'].budget, used);
+    assert.equal(st.windows['5h'].used, used);
   });
 
   test('unified headers ride on error answers of oauth accounts, never on API-key ones', async (t) => {

@@ -36,9 +36,11 @@ describe('official SDK → maxpool sim', { skip }, () => {
     assert.ok(msg.usage.input_tokens >= 1);
     assert.match(stream.request_id ?? '', REQUEST_ID);
     const [seen] = await sim.requests(1);
+    assert.equal(seen.id, stream.request_id);
     assert.equal(seen.account, 'key-1');
     assert.equal(seen.headers.authorization, 'Bearer sk-ant-api03-k1', 'SDK 1.x sends the key as a Bearer token');
-    assert.equal(seen.headers['anthropic-version'], '2023-06-01');
+    // SDK 1.14 sends anthropic-version 2026-10-21 (the CLI sends 2023-06-01): never pin it.
+    assert.match(seen.headers['anthropic-version'], /^\d{4}-\d\d-\d\d$/);
   });
 
   test('messages.stream().withResponse(): request-id and unified headers for a subscription account', async (t) => {

@@ -191,6 +191,7 @@ Test(sim_quota, status_counters)
     sim_account_t *a = sim_quota_add(&q, "a", SIM_ACCT_OAUTH);
     sim_quota_count_status(a, 200);
     sim_quota_count_status(a, 429);
+    sim_quota_count_status(a, 0); /* reset before headers: no status */
     sim_quota_count_status(a, 200);
     cr_assert_eq(a->status_code[0], 200);
     cr_assert_eq(a->status_count[0], 2);

@@ -209,3 +209,45 @@ Test(sim_server, auth_faults_and_state)
     free(r);
     cr_assert_eq(stop_sim(), 0);
 }
+
+static const char *stream_script =
+    "{\"accounts\":[{\"name\":\"t\",\"apiKey\":\"k-trunc\"},{\"name\":\"r\",\"apiKey\":\"k-reset\"}"
+    ","
+    "{\"name\":\"s\",\"apiKey\":\"k-stall\"}],"
+    "\"response\":{\"deltas\":3,\"deltaDelayMs\":1},"
+    "\"faults\":[{\"kind\":\"truncate\",\"account\":\"t\"},"
+    "{\"kind\":\"reset\",\"account\":\"r\",\"afterEvents\":3},"
+    "{\"kind\":\"stall\",\"account\":\"s\",\"afterEvents\":2,\"stallMs\":50}]}";
+
+static const char *stream_body = "{\"model\":\"m\",\"stream\":true}";
+
+Test(sim_server, disturbed_streams)
+{
+    start_sim(stream_script);
+    /* truncate: the chunked body ends cleanly but message_stop is cut in the middle. */
+    char *r = request("POST", "/v1/messages", "k-trunc", stream_body);
+    cr_assert(strncmp(r, "HTTP/1.1 200", 12) == 0, "%s", r);
+    cr_assert(strstr(r, "event: message_delta"), "%s", r);
+    cr_assert_null(strstr(r, "{\"type\":\"message_stop\"}"), "%s", r);
+    size_t n = strlen(r);
+    cr_assert(n > 5 && strcmp(r + n - 5, "0\r\n\r\n") == 0, "no clean end: %s", r);
+    free(r);
+    /* stall: pauses after two events, then finishes. */
+    r = request("POST", "/v1/messages", "k-stall", stream_body);
+    cr_assert(strstr(r, "{\"type\":\"message_stop\"}"), "%s", r);
+    free(r);
+    /* reset: three events arrive, then the connection is reset. */
+    char *raw = NULL;
+    roundtrip("POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: k-reset\r\n"
+              "Content-Length: 27\r\n\r\n{\"model\":\"m\",\"stream\":true}",
+              &raw);
+    cr_assert(strstr(raw, "event: ping"), "%s", raw);
+    cr_assert_null(strstr(raw, "event: content_block_delta"), "%s", raw);
+    cr_assert_null(strstr(raw, "0\r\n\r\n"), "%s", raw);
+    free(raw);
+    r = request("GET", "/_sim/requests?limit=3", NULL, NULL);
+    cr_assert(strstr(r, "\"account\":\"t\",\"status\":200"), "%s", r);
+    cr_assert(strstr(r, "\"account\":\"r\",\"status\":200"), "%s", r);
+    free(r);
+    cr_assert_eq(stop_sim(), 0);
+}

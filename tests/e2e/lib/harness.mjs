@@ -3,7 +3,7 @@
 //
 // Every process started here is tracked by PID; stop() ends exactly that PID, and a
 // process-exit hook kills whatever a crashed test left behind. Nothing listens or connects
-// anywhere but 127.0.0.1.
+// anywhere but 127.0.0.1. (`maxpool server` for the proxy suites: lib/server.mjs.)
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,12 +56,12 @@ function waitExit(child) {
   return new Promise((res) => child.once('exit', (code, signal) => res({ code, signal })));
 }
 
-/** Sends SIGTERM to the child's PID, waits up to graceMs, then SIGKILL; resolves {code, signal}. */
-export async function stopChild(child, graceMs = 5000) {
+/** Sends `signal` (SIGTERM) to the child's PID, waits up to graceMs, then SIGKILL; resolves {code, signal}. */
+export async function stopChild(child, graceMs = 5000, signal = 'SIGTERM') {
   const exited = waitExit(child);
   if (child.exitCode === null && child.signalCode === null) {
     try {
-      process.kill(child.pid, 'SIGTERM');
+      process.kill(child.pid, signal);
     } catch {
       /* raced with exit */
     }
@@ -92,6 +92,21 @@ function tail(stream, cap = 64 * 1024) {
   return () => text;
 }
 
+const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
+
+/**
+ * A daemon asked to stop must exit 0 by itself, and with a sanitizer build its stderr must
+ * hold no report: either failure makes stop() reject, so the test whose after() hook stops
+ * it fails (with an ASan build, `MAXPOOL_BIN=build-asan/maxpool`, this catches leaks too).
+ */
+function checkExit(name, r, stderr) {
+  const m = SANITIZER.exec(stderr);
+  if (m) throw new Error(`${name}: sanitizer report:\n${stderr.slice(Math.max(0, m.index - 200), m.index + 4000)}`);
+  if (r.code !== 0 || r.signal !== null) {
+    throw new Error(`${name}: exit ${JSON.stringify(r)} after a stop signal (expected code 0)\n${stderr.slice(-2000)}`);
+  }
+}
+
 /** True when `maxpool help` lists the command (lets suites skip before a feature lands). */
 export function hasCommand(name) {
   const r = spawnSync(MAXPOOL_BIN, ['help'], { encoding: 'utf8', timeout: 10000 });
@@ -100,16 +115,30 @@ export function hasCommand(name) {
   return new RegExp(`^\\s+${name}(\\s|$)`, 'm').test(out);
 }
 
+// A child keeps the test's environment (sanitizer options, MAXPOOL_E2E_*, PATH) minus what
+// could send it elsewhere or hand it someone's credentials: proxy variables, ANTHROPIC_* and
+// CLAUDE_* of the developer's shell, and config paths. HOME and XDG_CONFIG_HOME point into
+// its own temp dir so it never reads or writes the user's real config.
+const DROP_ENV = /^(https?_proxy|all_proxy|no_proxy|ANTHROPIC_.*|CLAUDE_.*|MAXPOOL_CONFIG|TEAMCLAUDE_CONFIG)$/i;
+function childEnv(dir) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!DROP_ENV.test(k)) env[k] = v;
+  env.HOME = dir;
+  env.XDG_CONFIG_HOME = dir;
+  return env;
+}
+
 /**
  * Starts `maxpool <args…> --port 0 --port-file F` with its own temp dir and waits (bounded by
- * readyTimeoutMs) until F holds the bound port. Resolves {child, port, url, dir, stderr()}.
- * Used by startSim and, later, startServer.
+ * readyTimeoutMs) until F holds the bound port (and, if given, stderr matches readyLine).
+ * Resolves {child, port, url, dir, stderr()}.
+ * Used by startSim and by startServer (lib/server.mjs).
  */
-export async function startDaemon({ args, dir, env = {}, readyTimeoutMs = 10000, name = 'maxpool' }) {
+export async function startDaemon({ args, dir, env = {}, readyTimeoutMs = 10000, name = 'maxpool', readyLine = null }) {
   const portFile = join(dir, `${name}.port`);
   const child = spawn(MAXPOOL_BIN, [...args, '--port', '0', '--port-file', portFile], {
     cwd: dir,
-    env: { ...process.env, ...env },
+    env: { ...childEnv(dir), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.set(child.pid, child);
@@ -134,7 +163,7 @@ export async function startDaemon({ args, dir, env = {}, readyTimeoutMs = 10000,
     } catch {
       /* not yet */
     }
-    if (/^\d+\n$/.test(text)) {
+    if (/^\d+\n$/.test(text) && (!readyLine || readyLine.test(stderr()))) {
       const port = Number(text.trim());
       if (port > 0 && port < 65536) {
         return { child, port, url: `http://${HOST}:${port}`, dir, stderr, stdout };
@@ -144,6 +173,16 @@ export async function startDaemon({ args, dir, env = {}, readyTimeoutMs = 10000,
       await stopChild(child, 1000);
       throw new Error(`${name}: no port file after ${readyTimeoutMs} ms:\n${stderr()}`);
     }
+    await sleep(20);
+  }
+}
+
+/** Polls fn() every 20 ms until it returns a truthy value or timeoutMs passes; returns the last value. */
+export async function waitFor(fn, timeoutMs = 2000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v || Date.now() > deadline) return v;
     await sleep(20);
   }
 }
@@ -181,7 +220,7 @@ async function jsonOk(url, opts) {
 /**
  * Starts `maxpool sim` with `script` (an object, written to a temp file) and extra `args`.
  * Resolves a handle: {port, url, pid, dir, state(), requests(limit), setScript(obj),
- * advance(ms), stderr(), stop()}. stop() is idempotent and removes the temp dir.
+ * advance(ms), stderr(), stop(signal = 'SIGTERM')}. stop() is idempotent and removes the temp dir.
  */
 export async function startSim({ script = {}, args = [], env = {}, readyTimeoutMs = 10000 } = {}) {
   const dir = makeTempDir('maxpool-sim-');
@@ -189,7 +228,16 @@ export async function startSim({ script = {}, args = [], env = {}, readyTimeoutM
   writeFileSync(scriptFile, JSON.stringify(script, null, 2));
   let d;
   try {
-    d = await startDaemon({ args: ['sim', '--script', scriptFile, ...args], dir, env, readyTimeoutMs, name: 'sim' });
+    // The banner comes after the signal handlers are installed; the port file comes before
+    // them (src/cli/cmd_sim.c), so a stop signal right after the port file could kill the sim.
+    d = await startDaemon({
+      args: ['sim', '--script', scriptFile, ...args],
+      dir,
+      env,
+      readyTimeoutMs,
+      name: 'sim',
+      readyLine: /maxpool sim listening on http:\/\/127\.0\.0\.1:\d+\n/,
+    });
   } catch (e) {
     removeTempDir(dir);
     throw e;
@@ -207,9 +255,10 @@ export async function startSim({ script = {}, args = [], env = {}, readyTimeoutM
     setScript: (obj) => jsonOk(`${d.url}/_sim/script`, { method: 'POST', body: obj }),
     advance: (ms) => jsonOk(`${d.url}/_sim/clock`, { method: 'POST', body: { advanceMs: ms } }),
     alive: () => d.child.exitCode === null && d.child.signalCode === null,
-    stop: () => {
-      stopped ??= stopChild(d.child).then((r) => {
+    stop: (signal = 'SIGTERM') => {
+      stopped ??= stopChild(d.child, 5000, signal).then((r) => {
         removeTempDir(dir);
+        checkExit('sim', r, d.stderr());
         return r;
       });
       return stopped;
@@ -276,6 +325,11 @@ export function postMessages(base, account, body = messageBody(), { path = '/v1/
     body: typeof body === 'string' ? body : JSON.stringify(body),
     timeoutMs,
   });
+}
+
+/** Orders /_sim/requests ids ("req_sim_12", the request's request-id) numerically. */
+export function reqNum(id) {
+  return typeof id === 'number' ? id : Number(String(id).replace(/^\D+/, ''));
 }
 
 /** Splits an SSE body into [{event, data(parsed JSON or raw), raw}]; a trailing partial event is returned as `partial`. */

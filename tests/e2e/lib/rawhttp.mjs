@@ -12,7 +12,8 @@ import { parseSseEvent } from './harness.mjs';
  *  firstByteMs, headersMs, chunkedDone (saw the 0-size chunk), bytes, end:'complete' (terminator or full length seen)|'end' (FIN)|'reset' (RST)|'error'|'timeout'|'stopped',
  *  errorCode, endMs}.
  * timeoutMs bounds the whole exchange (end = 'timeout'); stopWhen(result) is checked after
- * every event and stops the exchange early (end = 'stopped').
+ * every event and stops the exchange early (end = 'stopped'). chunked: send the body with
+ * Transfer-Encoding: chunked (three chunks) instead of Content-Length.
  */
 export function rawRequest({
   port,
@@ -23,6 +24,7 @@ export function rawRequest({
   body = '',
   timeoutMs = 10000,
   stopWhen = null,
+  chunked = false,
 }) {
   return new Promise((resolve) => {
     const t0 = performance.now();
@@ -138,10 +140,22 @@ export function rawRequest({
     sock.on('connect', () => {
       const bodyBuf = Buffer.from(body);
       const h = { host: `${host}:${port}`, connection: 'close', ...headers };
-      if (method !== 'GET' && method !== 'HEAD') h['content-length'] = String(bodyBuf.length);
+      if (chunked) h['transfer-encoding'] = 'chunked';
+      else if (method !== 'GET' && method !== 'HEAD') h['content-length'] = String(bodyBuf.length);
       let head = `${method} ${path} HTTP/1.1\r\n`;
       for (const [k, v] of Object.entries(h)) head += `${k}: ${v}\r\n`;
-      sock.write(Buffer.concat([Buffer.from(`${head}\r\n`), bodyBuf]));
+      sock.write(`${head}\r\n`);
+      if (!chunked) {
+        sock.write(bodyBuf);
+        return;
+      }
+      // Three uneven chunks, as a proxy re-framing a body of unknown length would send.
+      const cuts = [0, Math.floor(bodyBuf.length / 3), Math.floor(bodyBuf.length / 2), bodyBuf.length];
+      for (let i = 0; i < 3; i++) {
+        const part = bodyBuf.subarray(cuts[i], cuts[i + 1]);
+        if (part.length) sock.write(Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]));
+      }
+      sock.write('0\r\n\r\n');
     });
     sock.on('data', (d) => {
       if (r.firstByteMs === null) r.firstByteMs = performance.now() - t0;
@@ -152,5 +166,57 @@ export function rawRequest({
     sock.on('end', () => finish('end'));
     sock.on('error', (e) => finish(e.code === 'ECONNRESET' ? 'reset' : 'error', e.code || e.message));
     sock.on('close', () => finish('end'));
+  });
+}
+
+/**
+ * Sends a request head with `Expect: 100-continue` and holds the body back until the server
+ * says `100 Continue` (or waitMs passes), as libcurl does for large bodies. Resolves
+ * {continueMs (null if none came), status (final), body}.
+ */
+export function expectContinue({ port, host = '127.0.0.1', path = '/v1/messages', headers = {}, body, waitMs = 3000, timeoutMs = 10000 }) {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const bodyBuf = Buffer.from(body);
+    const sock = net.connect({ host, port });
+    let text = '';
+    let continueMs = null;
+    let sent = false;
+    const sendBody = () => {
+      if (!sent) {
+        sent = true;
+        sock.write(bodyBuf);
+      }
+    };
+    const fallback = setTimeout(sendBody, waitMs);
+    const timer = setTimeout(() => done(), timeoutMs);
+    let finished = false;
+    function done() {
+      if (finished) return;
+      finished = true;
+      clearTimeout(fallback);
+      clearTimeout(timer);
+      sock.destroy();
+      let rest = text;
+      if (rest.startsWith('HTTP/1.1 100')) rest = rest.slice(rest.indexOf('\r\n\r\n') + 4);
+      const status = Number(rest.split(' ')[1]) || 0;
+      resolve({ continueMs, status, raw: text });
+    }
+    sock.on('connect', () => {
+      const h = { host: `${host}:${port}`, connection: 'close', 'content-length': String(bodyBuf.length), expect: '100-continue', ...headers };
+      let head = `POST ${path} HTTP/1.1\r\n`;
+      for (const [k, v] of Object.entries(h)) head += `${k}: ${v}\r\n`;
+      sock.write(`${head}\r\n`);
+    });
+    sock.on('data', (d) => {
+      text += d.toString('latin1');
+      if (continueMs === null && /^HTTP\/1\.1 100[^\r]*\r\n\r\n/.test(text)) {
+        continueMs = performance.now() - t0;
+        sendBody();
+      }
+    });
+    sock.on('end', done);
+    sock.on('close', done);
+    sock.on('error', done);
   });
 }
