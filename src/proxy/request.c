@@ -300,8 +300,10 @@ static void on_up_head(upstream_req_t *u, int status, const http_header_t *h, si
         a->last_used_ms = now;
     }
     p->status = status;
+    /* The account is marked whether or not another one can take over: the last account
+     * of a request that answered 429 is as throttled as the first (§6.2). */
+    if (failover_status(status)) penalise(p, status, retry_after);
     if (failover_status(status) && can_fail_over(p)) {
-        penalise(p, status, retry_after);
         upstream_req_cancel(u);
         p->up = NULL;
         account_mask_add(&p->tried, (size_t)p->acct);
