@@ -69,6 +69,30 @@ describe('failover before the first byte', { skip }, () => {
     assert.equal((await sim.state()).requests, 2, 'one attempt per account, no loop');
   });
 
+  test('every account answered 429: each is throttled, the next request gets the no-route 429 without an upstream call', async (t) => {
+    const { sim, server } = await pool(t, { only: TWO, over: { faults: [{ kind: 'rate_limit', retryAfter: 30, count: 2 }] } });
+    const first = await postMessages(server.url, {});
+    assert.equal(first.status, 429);
+    assert.equal(first.json.error.type, 'rate_limit_error');
+    assert.equal((await sim.state()).requests, 2);
+    const st = await server.status();
+    for (const a of st.accounts) assert.ok(a.cooldownUntil, `${a.name} answered 429 and is throttled: ${JSON.stringify(a)}`);
+    const second = await postMessages(server.url, {});
+    assert.equal(second.status, 429, second.text);
+    assert.equal(second.json.error.type, 'rate_limit_error');
+    assert.match(second.json.error.message, /No account can take this request/);
+    const ra = Number(second.headers.get('retry-after'));
+    assert.ok(ra >= 1 && ra <= 30, `retry-after ${ra}`);
+    assert.equal((await sim.state()).requests, 2, 'no upstream call for a request no account can take');
+  });
+
+  test('every account answering 500: the client gets 500 overloaded_error "Upstream returned 500" (§6.2)', { todo: 'the §6.2 replacement body comes with the scheduler' }, async (t) => {
+    const { server } = await pool(t, { only: TWO, over: { faults: [{ kind: 'status', status: 500 }] } });
+    const r = await postMessages(server.url, {});
+    assert.equal(r.status, 500);
+    assert.deepEqual(r.json, { type: 'error', error: { type: 'overloaded_error', message: 'Upstream returned 500' } });
+  });
+
   test('the SDK sees only the 200 when the first account answers 529 (stream)', async (t) => {
     const { server } = await pool(t, { only: TWO, over: { response: { text: TEXT }, faults: [{ kind: 'overloaded', count: 1 }] } });
     const client = new Anthropic({ baseURL: server.url, apiKey: 'sk-ant-client', maxRetries: 0, timeout: 15000 });
