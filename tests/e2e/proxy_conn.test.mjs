@@ -180,6 +180,35 @@ describe('connections and lifecycles', { skip }, () => {
     assert.equal(st.scheduler.globalInFlight, 0);
   });
 
+  test('SSE events are relayed as they arrive, never batched', async (t) => {
+    const { server } = await pool(t, { only: ['key-1'], over: { response: { text: TEXT, deltas: 6, deltaDelayMs: 150 } } });
+    const r = await rawRequest({ port: server.port, headers: { 'content-type': 'application/json' }, body: JSON.stringify(messageBody({ stream: true })) });
+    assert.equal(r.end, 'complete');
+    const deltas = r.events.filter((e) => e.event === 'content_block_delta');
+    assert.equal(deltas.length, 6);
+    // The upstream spaces the deltas 150 ms apart; a batching relay would deliver them together.
+    const spread = deltas.at(-1).atMs - deltas[0].atMs;
+    assert.ok(spread >= 500, `deltas arrived within ${spread.toFixed(0)} ms of each other`);
+    assert.ok(r.events[0].atMs < deltas.at(-1).atMs - 500, 'message_start came out before the stream ended');
+  });
+
+  test('usage: per-account token totals in /maxpool/status match what the upstream charged', async (t) => {
+    const { sim, server } = await pool(t);
+    for (let i = 0; i < 6; i++) {
+      const body = messageBody({ stream: i % 2 === 0, messages: [{ role: 'user', content: 'x'.repeat(100 * i) }] });
+      assert.equal((await postMessages(server.url, {}, body)).status, 200);
+    }
+    assert.equal((await postMessages(server.url, {}, messageBody(), { path: '/v1/messages/count_tokens' })).status, 200);
+    const st = await server.status();
+    const charged = Object.fromEntries((await sim.state()).accounts.map((a) => [a.name, [a.inputTokens, a.outputTokens]]));
+    for (const a of st.accounts) {
+      assert.deepEqual([a.usage.totalInputTokens, a.usage.totalOutputTokens], charged[a.name], a.name);
+      assert.equal(a.inFlight, 0);
+      assert.equal(a.failedRequests, 0);
+    }
+    assert.equal(st.accounts.reduce((n, a) => n + a.completedRequests, 0), 7);
+  });
+
   test('Expect: 100-continue from the client is answered and the body still arrives', async (t) => {
     const { sim, server } = await pool(t, { only: ['key-1'] });
     const body = JSON.stringify(messageBody());
