@@ -106,6 +106,21 @@ describe('shutdown (§10.1, §13 scenario 43)', { skip }, () => {
     assert.notEqual(r.end, 'complete', 'the stuck stream was not finished');
   });
 
+  test('a long drain reports "Still draining 1 active request(s)..." every 5 s', async (t) => {
+    const { server } = await pool(t, {
+      over: { faults: [{ kind: 'stall', afterEvents: 3 }] },
+      config: { shutdown: { drainTimeoutMs: 6000 } },
+    });
+    const exited = exitOf(server.child);
+    const { result } = await startStream(server.port);
+    process.kill(server.pid, 'SIGTERM');
+    const x = await within(exited, 15000, 'drain timeout exit');
+    assert.equal(x.code, 1, server.stderr());
+    assert.equal(server.stderr().match(/Still draining 1 active request\(s\)\.\.\./g)?.length, 1, server.stderr());
+    assert.match(server.stderr(), /Drain timeout after 6s; exiting with 1 active request\(s\) still open\./);
+    await result;
+  });
+
   test('a second SIGTERM while draining forces the exit at once (exit 1)', async (t) => {
     const { server } = await pool(t, {
       over: { faults: [{ kind: 'stall', afterEvents: 3 }] },
