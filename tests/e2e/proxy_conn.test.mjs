@@ -95,6 +95,19 @@ describe('connections and lifecycles', { skip }, () => {
     assert.deepEqual(seen.map((q) => `${q.method} ${q.target}`), steps.map(([m, p]) => `${m} ${p}`));
   });
 
+  test('pipelining: two requests in one write get two answers, in order', async (t) => {
+    const { sim, server } = await pool(t, { only: ['max-a'], over: { response: { text: TEXT, deltas: 3 } } });
+    const b1 = JSON.stringify(messageBody({ stream: true }));
+    const b2 = JSON.stringify(messageBody({ max_tokens: 7 }));
+    const c = await rawConnect({ port: server.port, data: req('POST', '/v1/messages', b1) + req('POST', '/v1/messages?second=1', b2, 'connection: close\r\n'), timeoutMs: 10000 });
+    await c.closed;
+    const { responses } = splitResponses(c.bytes(), ['POST', 'POST']);
+    assert.deepEqual(responses.map((r) => r.status), [200, 200]);
+    assert.match(responses[0].body, /event: message_stop/);
+    assert.equal(JSON.parse(responses[1].body).content[0].text, TEXT);
+    assert.deepEqual((await sim.requests(2)).map((q) => q.target), ['/v1/messages', '/v1/messages?second=1']);
+  });
+
   test('a client that leaves mid-stream frees its account and the upstream transfer', async (t) => {
     const { server } = await pool(t, { only: ['max-a'], over: { faults: [{ kind: 'stall', afterEvents: 3, count: 1 }] } });
     const r = await rawRequest({

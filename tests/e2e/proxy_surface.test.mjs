@@ -291,6 +291,22 @@ describe('HTTP surface (§13 scenarios 12–19, 36)', { skip }, () => {
     assert.ok(st.accounts.every((a) => a.inFlight === 0));
   });
 
+  test('an upstream redirect is returned as is, never followed (§3.5); GET goes without a body', async (t) => {
+    const { sim, server } = await pool(t, { only: ['max-a'] });
+    const q = 'client_id=c&redirect_uri=http%3A%2F%2Flocalhost%2Fcb&state=s1&code_challenge=abc&code_challenge_method=S256';
+    const r = await http(`${server.url}/oauth/authorize?${q}`);
+    assert.equal(r.status, 302);
+    assert.match(r.headers.get('location') ?? '', /^http:\/\/localhost\/cb\?code=[^&]+&state=s1$/);
+    assert.equal((await sim.requests(1))[0].status, 302);
+    const g = await rawConnect({ port: server.port, data: 'GET /v1/models HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello' });
+    await g.closed;
+    assert.equal(parseHttpResponse(g.bytes()).status, 200);
+    const [seen] = await sim.requests(1);
+    assert.equal(seen.method, 'GET');
+    assert.equal(seen.bodyBytes, 0);
+    assert.equal(seen.headers['content-length'], undefined);
+  });
+
   test('count_tokens and streaming through the proxy keep their model and target', async (t) => {
     const { sim, server } = await pool(t);
     const r = await postMessages(server.url, {}, messageBody(), { path: '/v1/messages/count_tokens?beta=true' });
