@@ -43,8 +43,8 @@ void cli_base_url(const json_t *cfg, char *out, size_t outlen);
  * Returns 0, or -1 with a message in err when no response arrived. */
 struct buf;
 int cli_http(const char *method, const char *url, const char *const *headers, const char *body,
-             long timeout_ms, long *status, struct buf *resp_head, struct buf *resp_body,
-             char *err, size_t errlen);
+             long timeout_ms, long *status, struct buf *resp_head, struct buf *resp_body, char *err,
+             size_t errlen);
 
 /* Commands (one file each). */
 int cmd_help(int argc, char **argv);

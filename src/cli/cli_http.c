@@ -21,7 +21,8 @@ int cli_http(const char *method, const char *url, const char *const *headers, co
         return -1;
     }
     struct curl_slist *sl = NULL;
-    for (const char *const *h = headers; h && *h; h++) sl = curl_slist_append(sl, *h);
+    for (const char *const *h = headers; h && *h; h++)
+        sl = curl_slist_append(sl, *h);
     sl = curl_slist_append(sl, "Expect:");
     char ebuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(e, CURLOPT_URL, url);

@@ -67,7 +67,8 @@ int cmd_api(int argc, char **argv)
     } else {
         const char *up = options_get_string(cfg, "upstream");
         size_t n = strlen(up);
-        while (n > 0 && up[n - 1] == '/') n--;
+        while (n > 0 && up[n - 1] == '/')
+            n--;
         if (asprintf(&url, "%.*s%s", (int)n, up, target) < 0) abort();
     }
     long status = 0;

@@ -44,7 +44,8 @@ static const char DEMO_SCRIPT[] =
     "    {\"name\": \"console-key\", \"type\": \"apikey\", \"apiKey\": \"sk-ant-api03-demo-d\","
     " \"tokensPerMinute\": 2000000, \"requestsPerMinute\": 4000}\n"
     "  ],\n"
-    "  \"faults\": [{\"kind\": \"overloaded\", \"account\": \"max-work\", \"skip\": 5, \"count\": 2}]\n"
+    "  \"faults\": [{\"kind\": \"overloaded\", \"account\": \"max-work\", \"skip\": 5, \"count\": "
+    "2}]\n"
     "}\n";
 
 typedef struct demo {
@@ -100,15 +101,16 @@ static void bar(char *out, size_t outlen, json_t *v)
     int filled = (int)(u * 10 + 0.5);
     if (filled > 10) filled = 10;
     char b[11];
-    for (int i = 0; i < 10; i++) b[i] = i < filled ? '#' : '.';
+    for (int i = 0; i < 10; i++)
+        b[i] = i < filled ? '#' : '.';
     b[10] = '\0';
     snprintf(out, outlen, "%s %4.0f%%", b, u * 100);
 }
 
 static void print_status(demo_t *d)
 {
-    json_t *doc = json_loadb(d->status_body.data ? d->status_body.data : "", d->status_body.len,
-                             0, NULL);
+    json_t *doc =
+        json_loadb(d->status_body.data ? d->status_body.data : "", d->status_body.len, 0, NULL);
     if (!doc) return;
     loadgen_stats_t st = loadgen_stats(d->lg);
     double secs = (double)(clock_mono_ms() - d->started) / 1000.0;
@@ -239,7 +241,7 @@ int cmd_demo(int argc, char **argv)
     fileio_write_atomic(script, DEMO_SCRIPT, sizeof DEMO_SCRIPT - 1);
     char scale[16];
     snprintf(scale, sizeof scale, "%d", DEMO_TIME_SCALE);
-    char *sim_argv[] = {"maxpool", "sim", "--port", "0", "--port-file", simport,
+    char *sim_argv[] = {"maxpool",  "sim",  "--port",       "0",   "--port-file", simport,
                         "--script", script, "--time-scale", scale, NULL};
     fprintf(stderr, "demo: starting maxpool sim (4 accounts, time x%d) in %s\n", DEMO_TIME_SCALE,
             d.dir);

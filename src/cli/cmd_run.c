@@ -30,7 +30,8 @@ int cmd_run(int argc, char **argv)
     char **args = calloc((size_t)(argc - first + 2), sizeof *args);
     if (!args) abort();
     args[0] = "claude";
-    for (int i = first; i < argc; i++) args[i - first + 1] = argv[i];
+    for (int i = first; i < argc; i++)
+        args[i - first + 1] = argv[i];
     /* Ctrl-C belongs to Claude Code: we wait, it decides. The child gets default handlers. */
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);

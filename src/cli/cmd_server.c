@@ -155,9 +155,10 @@ int cmd_server(int argc, char **argv)
     json_t *providers = json_object_get(cfg, "providers");
     bool have_providers = json_is_array(providers) && json_array_size(providers) > 0;
     if (listed == 0 && !have_providers) {
-        fprintf(stderr, "No accounts configured.\n"
-                        "  Add an API-key account:  maxpool login --api\n"
-                        "  Config: %s\n",
+        fprintf(stderr,
+                "No accounts configured.\n"
+                "  Add an API-key account:  maxpool login --api\n"
+                "  Config: %s\n",
                 path);
         free(accts);
         json_decref(cfg);

@@ -9,8 +9,10 @@
 
 static void pct(const char *label, json_t *v)
 {
-    if (json_is_number(v)) printf("%s%5.1f%% used", label, json_number_value(v) * 100);
-    else printf("%s-", label);
+    if (json_is_number(v))
+        printf("%s%5.1f%% used", label, json_number_value(v) * 100);
+    else
+        printf("%s-", label);
 }
 
 static void print_account(json_t *a, const char *current)
@@ -33,14 +35,16 @@ static void print_account(json_t *a, const char *current)
                *rr = json_object_get(q, "requestsRemaining");
         printf("    Tokens:   ");
         if (json_integer_value(tl) > 0)
-            printf("%.1f%% used", 100.0 * (1.0 - (double)json_integer_value(tr) /
-                                                     (double)json_integer_value(tl)));
-        else printf("-");
+            printf("%.1f%% used",
+                   100.0 * (1.0 - (double)json_integer_value(tr) / (double)json_integer_value(tl)));
+        else
+            printf("-");
         printf("    Requests: ");
         if (json_integer_value(rl) > 0)
-            printf("%.1f%% used\n", 100.0 * (1.0 - (double)json_integer_value(rr) /
-                                                       (double)json_integer_value(rl)));
-        else printf("-\n");
+            printf("%.1f%% used\n",
+                   100.0 * (1.0 - (double)json_integer_value(rr) / (double)json_integer_value(rl)));
+        else
+            printf("-\n");
     } else {
         pct("    Session: ", json_object_get(q, "unified5h"));
         pct("    Weekly: ", json_object_get(q, "unified7d"));
@@ -81,8 +85,9 @@ int cmd_status(int argc, char **argv)
                 host ? host : "127.0.0.1", port, path);
         code = 1;
     } else if (!doc || status != 200) {
-        fprintf(stderr, "Cannot connect to proxy at %s:%lld\nIs the server running? Start with: "
-                        "maxpool server\n",
+        fprintf(stderr,
+                "Cannot connect to proxy at %s:%lld\nIs the server running? Start with: "
+                "maxpool server\n",
                 host ? host : "127.0.0.1", port);
         code = 1;
     } else {
@@ -91,7 +96,8 @@ int cmd_status(int argc, char **argv)
         const char *pref = json_string_value(json_object_get(routing, "preferredAccount"));
         if (mode && strcmp(mode, "preferred") == 0 && pref)
             printf("Routing:        prefer %s with automatic failover\n", pref);
-        else printf("Routing:        automatic load balancing\n");
+        else
+            printf("Routing:        automatic load balancing\n");
         const char *current = json_string_value(json_object_get(doc, "currentAccount"));
         printf("Last selected:  %s\n", current ? current : "-");
         printf("Switch at:      %.0f%% usage\n",

@@ -29,7 +29,8 @@ static void emit(sse_parser_t *p, const char *raw, size_t n, sse_event_cb cb, vo
     size_t i = 0;
     while (i < n) {
         size_t s = i;
-        while (i < n && raw[i] != '\n' && raw[i] != '\r') i++;
+        while (i < n && raw[i] != '\n' && raw[i] != '\r')
+            i++;
         size_t e = i;
         if (i < n && raw[i] == '\r' && i + 1 < n && raw[i + 1] == '\n') i++;
         if (i < n) i++;
@@ -92,8 +93,10 @@ int sse_feed(sse_parser_t *p, const char *bytes, size_t n, sse_event_cb cb, void
                     i++;
                     /* A "\r\n" blank line: swallow its '\n' now or at the next feed. */
                     if (c == '\r') {
-                        if (i < n && bytes[i] == '\n') i++;
-                        else if (i == n) p->skip_lf = true;
+                        if (i < n && bytes[i] == '\n')
+                            i++;
+                        else if (i == n)
+                            p->skip_lf = true;
                         p->after_cr = false;
                     }
                     break;

@@ -14,13 +14,16 @@ static int find_model(const char *s, size_t n, size_t *vs, size_t *ve)
         const char *hit = memmem(s + i, n - i, key, sizeof key - 1);
         if (!hit) return 0;
         size_t j = (size_t)(hit - s) + sizeof key - 1;
-        while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
+        while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r'))
+            j++;
         if (j < n && s[j] == ':') {
             j++;
-            while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
+            while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r'))
+                j++;
             if (j < n && s[j] == '"') {
                 size_t k = j + 1;
-                while (k < n && s[k] != '"') k += s[k] == '\\' ? 2 : 1;
+                while (k < n && s[k] != '"')
+                    k += s[k] == '\\' ? 2 : 1;
                 if (k < n) {
                     *vs = j + 1;
                     *ve = k;

@@ -3,9 +3,9 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const HOP[] = {"host",    "connection", "keep-alive",          "transfer-encoding",
-                                  "te",      "trailer",    "upgrade",             "proxy-authorization",
-                                  "proxy-authenticate",    "proxy-connection", NULL};
+static const char *const HOP[] = {
+    "host",    "connection",          "keep-alive",         "transfer-encoding", "te", "trailer",
+    "upgrade", "proxy-authorization", "proxy-authenticate", "proxy-connection",  NULL};
 
 int proxy_header_is_hop(const char *name)
 {
@@ -22,7 +22,8 @@ static int named_in_connection(const http_header_t *in, size_t n, const char *na
         if (strcasecmp(in[i].name, "connection") != 0) continue;
         const char *p = in[i].value;
         while (*p) {
-            while (*p == ' ' || *p == ',' || *p == '\t') p++;
+            while (*p == ' ' || *p == ',' || *p == '\t')
+                p++;
             size_t t = strcspn(p, ", \t");
             if (t == len && strncasecmp(p, name, len) == 0) return 1;
             p += t;

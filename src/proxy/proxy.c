@@ -106,11 +106,12 @@ void proxy_token_relay(proxy_t *px, http_req_t *req)
     buf_init(&r->body, 1u << 20);
     http_req_on_close(req, relay_client_close, r);
     size_t bl = strlen(px->s.upstream);
-    while (bl > 0 && px->s.upstream[bl - 1] == '/') bl--;
+    while (bl > 0 && px->s.upstream[bl - 1] == '/')
+        bl--;
     char *url = xasprintf("%.*s/v1/oauth/token", (int)bl, px->s.upstream);
     upstream_opts_t o = {.ttfb_ms = 30000, .idle_ms = 30000};
-    r->up = upstream_start(px->up, "POST", url, hv, 3, req->body.data, req->body.len, &o,
-                           &RELAY_CB, r);
+    r->up =
+        upstream_start(px->up, "POST", url, hv, 3, req->body.data, req->body.len, &o, &RELAY_CB, r);
     free(url);
 }
 
@@ -233,8 +234,9 @@ int proxy_start(uv_loop_t *loop, const proxy_settings_t *s, account_t *accts, si
             *err = xasprintf("[Maxpool] Permission denied binding %s:%d. Choose a port above "
                              "1024 (proxy.port in the config).",
                              px->s.host, s->port);
-        else *err = xasprintf("[Maxpool] cannot listen on %s:%d: %s", px->s.host, s->port,
-                               serr ? serr : uv_strerror(rc));
+        else
+            *err = xasprintf("[Maxpool] cannot listen on %s:%d: %s", px->s.host, s->port,
+                             serr ? serr : uv_strerror(rc));
         free(serr);
         proxy_free(px);
         return -1;
@@ -282,7 +284,8 @@ void proxy_free(proxy_t *px)
     if (!px) return;
     if (px->up) upstream_free(px->up);
     if (px->srv) http_server_free(px->srv);
-    for (size_t i = 0; i < px->naccts; i++) account_free(&px->accts[i]);
+    for (size_t i = 0; i < px->naccts; i++)
+        account_free(&px->accts[i]);
     free(px->accts);
     free((char *)px->s.host);
     free((char *)px->s.api_key);

@@ -12,19 +12,19 @@
 #include "sched/account.h"
 
 typedef struct proxy_settings {
-    const char *host;             /* proxy.host */
-    int port;                     /* proxy.port (0 = ephemeral) */
-    const char *api_key;          /* proxy.apiKey, or NULL/"" for none */
-    const char *upstream;         /* default upstream base URL */
-    const char *network_proxy;    /* outbound HTTP(S) proxy URL, or NULL for the environment's */
-    const char *log_dir;          /* --log-to DIR, or NULL */
-    size_t max_body_bytes;        /* limits.maxBodyBytes */
-    size_t max_buffered_bytes;    /* limits.maxBufferedBytes: all request bodies held at once */
-    size_t retry_buffer_bytes;    /* retry.maxRetryBufferBytes: larger bodies never fail over */
-    int max_attempts;             /* retry.maxAttemptsPerRequest; 0 = number of accounts */
-    uint64_t ttfb_ms, idle_ms;    /* §6.7 */
-    uint64_t drain_timeout_ms;    /* shutdown.drainTimeoutMs */
-    double switch_threshold;      /* shown in status */
+    const char *host;          /* proxy.host */
+    int port;                  /* proxy.port (0 = ephemeral) */
+    const char *api_key;       /* proxy.apiKey, or NULL/"" for none */
+    const char *upstream;      /* default upstream base URL */
+    const char *network_proxy; /* outbound HTTP(S) proxy URL, or NULL for the environment's */
+    const char *log_dir;       /* --log-to DIR, or NULL */
+    size_t max_body_bytes;     /* limits.maxBodyBytes */
+    size_t max_buffered_bytes; /* limits.maxBufferedBytes: all request bodies held at once */
+    size_t retry_buffer_bytes; /* retry.maxRetryBufferBytes: larger bodies never fail over */
+    int max_attempts;          /* retry.maxAttemptsPerRequest; 0 = number of accounts */
+    uint64_t ttfb_ms, idle_ms; /* §6.7 */
+    uint64_t drain_timeout_ms; /* shutdown.drainTimeoutMs */
+    double switch_threshold;   /* shown in status */
 } proxy_settings_t;
 
 typedef struct proxy proxy_t;

@@ -12,6 +12,7 @@
 #include "http/sse.h"
 #include "proxy/headers.h"
 #include "proxy/internal.h"
+#include "proxy/reqlog.h"
 
 #include <jansson.h>
 
@@ -20,8 +21,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define ECHO_HOLD_MAX (64 * 1024)      /* §3.7: hold up to 64 KiB waiting for the model */
-#define JSON_BUFFER_MAX (64u << 20)    /* a non-streamed body larger than this is relayed as is */
+#define ECHO_HOLD_MAX        (64 * 1024) /* §3.7: hold up to 64 KiB waiting for the model */
+#define JSON_BUFFER_MAX      (64u << 20) /* a non-streamed body larger than this is relayed as is */
 #define MAX_UPSTREAM_HEADERS 256
 
 typedef enum preq_state { PR_SELECT, PR_WAIT_HEAD, PR_RELAY, PR_DONE } preq_state_t;
@@ -58,7 +59,8 @@ typedef struct preq {
     sse_parser_t sse;
     uint64_t input_tokens, output_tokens;
     int64_t started_ms;
-    uv_timer_t retry; /* next attempt on a clean stack (never from inside libcurl) */
+    uv_timer_t retry;     /* next attempt on a clean stack (never from inside libcurl) */
+    reqlog_t *log;        /* --log-to record, or NULL */
     const char *last_err; /* upstream_err_* of the last failed attempt */
     char last_detail[128];
 } preq_t;
@@ -113,6 +115,12 @@ static void preq_maybe_free(preq_t *p)
     buf_free(&p->hold);
     buf_free(&p->rhead);
     sse_free(&p->sse);
+    if (p->log) {
+        if (p->log->text.len)
+            reqlog_flush(p->log, p->px->loop, p->px->s.log_dir, p->id, p->mode == RELAY_SSE);
+        reqlog_free(p->log);
+        free(p->log);
+    }
     proxy_t *px = p->px;
     uv_close((uv_handle_t *)&p->retry, preq_closed);
     proxy_request_ended(px);
@@ -254,8 +262,7 @@ static void penalise(preq_t *p, int status, int retry_after_s)
     } else if (status == 529) {
         int s = retry_after_s > 0 && retry_after_s < 30 ? retry_after_s : 30;
         a->cooldown_until_ms = now + (int64_t)s * 1000;
-        log_msg("Account \"%s\" overloaded (529); trying another account, back in %ds", a->name,
-                s);
+        log_msg("Account \"%s\" overloaded (529); trying another account, back in %ds", a->name, s);
     } else if (status >= 500) {
         a->consecutive_failures++;
         int f = a->consecutive_failures - 1;
@@ -300,6 +307,7 @@ static void on_up_head(upstream_req_t *u, int status, const http_header_t *h, si
         a->last_used_ms = now;
     }
     p->status = status;
+    if (p->log) reqlog_response(p->log, status, h, n);
     /* The account is marked whether or not another one can take over: the last account
      * of a request that answered 429 is as throttled as the first (§6.2). */
     if (failover_status(status)) penalise(p, status, retry_after);
@@ -317,8 +325,8 @@ static void on_up_head(upstream_req_t *u, int status, const http_header_t *h, si
     set_state(p, PR_RELAY);
 
     http_header_t out[MAX_UPSTREAM_HEADERS];
-    size_t k = proxy_headers_downstream(h, n < MAX_UPSTREAM_HEADERS ? n : MAX_UPSTREAM_HEADERS,
-                                        out);
+    size_t k =
+        proxy_headers_downstream(h, n < MAX_UPSTREAM_HEADERS ? n : MAX_UPSTREAM_HEADERS, out);
     const char *ctype = "";
     for (size_t i = 0; i < k; i++)
         if (strcasecmp(out[i].name, "content-type") == 0) ctype = out[i].value;
@@ -391,6 +399,7 @@ static void on_up_body(upstream_req_t *u, const char *data, size_t n, void *ud)
 {
     preq_t *p = ud;
     if (!p->req) return;
+    if (p->log) reqlog_body(p->log, data, n);
     switch (p->mode) {
     case RELAY_SSE:
         sse_feed(&p->sse, data, n, usage_event, p);
@@ -501,6 +510,7 @@ static void on_up_done(upstream_req_t *u, const char *err, const char *detail, v
         snprintf(p->last_detail, sizeof p->last_detail, "%s", detail ? detail : "");
         log_msg("Account \"%s\": %s (%s)", cur_acct(p) ? cur_acct(p)->name : "-", err,
                 p->last_detail);
+        if (p->log) reqlog_error(p->log, "ERROR", p->last_detail[0] ? p->last_detail : err);
         penalise(p, 0, 0);
         if (cur_acct(p)) account_mask_add(&p->tried, (size_t)p->acct);
         release_acct(p, false);
@@ -581,8 +591,8 @@ static void no_route(preq_t *p)
     snprintf(ra, sizeof ra, "%lld", (long long)wait_s);
     if (!p->req) return;
     http_header_t hv[] = {{"retry-after", ra}};
-    json_t *o = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",
-                          "rate_limit_error", "message", msg);
+    json_t *o = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", "rate_limit_error",
+                          "message", msg);
     char *body = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     http_header_t all[] = {hv[0], {"content-type", "application/json"}};
@@ -613,9 +623,13 @@ static void attempt(preq_t *p)
     free(p->url);
     const char *base = a->upstream ? a->upstream : px->s.upstream;
     size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/') bl--;
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
     p->url = xasprintf("%.*s%s", (int)bl, base, req->target);
     upstream_opts_t o = {.ttfb_ms = px->s.ttfb_ms, .idle_ms = px->s.idle_ms};
+    if (p->log)
+        reqlog_request(p->log, a->name, p->attempts - 1, req->method, p->url, hv, k, req->body.data,
+                       req->body.len);
     set_state(p, PR_WAIT_HEAD);
     p->up = upstream_start(px->up, req->method, p->url, hv, k, req->body.data, req->body.len, &o,
                            &UPSTREAM_CB, p);
@@ -640,6 +654,11 @@ void proxy_request_begin(proxy_t *px, http_req_t *req)
     uv_timer_init(px->loop, &p->retry);
     p->retry.data = p;
     http_req_on_close(req, on_client_close, p);
+    if (px->s.log_dir) {
+        p->log = xcalloc(1, sizeof *p->log);
+        buf_init(&p->log->text, 0);
+        buf_init(&p->log->stream, 0);
+    }
 
     /* Describe (§3.6): only what routing and the relay need, without building a tree. */
     const char *v;

@@ -77,11 +77,12 @@ static void on_done(upstream_req_t *u, const char *err, const char *detail, void
     int status = err ? 0 : s->status;
     lg->st.turns++;
     lg->st.bytes += s->bytes;
-    if (status >= 200 && status < 300) lg->st.ok++;
-    else lg->st.failed++;
+    if (status >= 200 && status < 300)
+        lg->st.ok++;
+    else
+        lg->st.failed++;
     if (lg->o.on_turn)
-        lg->o.on_turn(lg->o.ud, s->idx, status, (uint64_t)(clock_mono_ms() - s->started),
-                      s->bytes);
+        lg->o.on_turn(lg->o.ud, s->idx, status, (uint64_t)(clock_mono_ms() - s->started), s->bytes);
     schedule(s);
 }
 
@@ -102,7 +103,8 @@ static void send_turn(session_t *s)
     for (int i = 0; i < s->turns; i++) {
         buf_printf(&s->body, "%s{\"role\":\"user\",\"content\":\"turn %d: ", i ? "," : "", i);
         size_t words = 50 + next_rand(&lg->rng) % 400;
-        for (size_t w = 0; w < words; w++) buf_puts(&s->body, "lorem ");
+        for (size_t w = 0; w < words; w++)
+            buf_puts(&s->body, "lorem ");
         buf_puts(&s->body, "\"}");
     }
     buf_puts(&s->body, "]}");
@@ -111,8 +113,7 @@ static void send_turn(session_t *s)
         {"anthropic-version", "2023-06-01"},
         {"x-maxpool-session", s->sid},
     };
-    s->req =
-        upstream_start(lg->up, "POST", lg->url, h, 3, s->body.data, s->body.len, NULL, &CB, s);
+    s->req = upstream_start(lg->up, "POST", lg->url, h, 3, s->body.data, s->body.len, NULL, &CB, s);
 }
 
 loadgen_t *loadgen_start(uv_loop_t *loop, const loadgen_opts_t *o)

@@ -11,8 +11,8 @@
 typedef struct loadgen loadgen_t;
 
 typedef struct loadgen_opts {
-    const char *base_url;  /* e.g. http://127.0.0.1:3456 */
-    int sessions;          /* concurrent sessions */
+    const char *base_url; /* e.g. http://127.0.0.1:3456 */
+    int sessions;         /* concurrent sessions */
     uint64_t seed;
     uint64_t think_min_ms; /* pause between a session's turns */
     uint64_t think_max_ms;
