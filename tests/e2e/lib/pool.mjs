@@ -18,13 +18,13 @@ export const SANITIZED = process.env.MAXPOOL_E2E_SANITIZED === '1';
  * A sim with `script` (baseScript() merged with `over`) and a proxy in front of it with the
  * same accounts (or only the ones named in `only`). Both are stopped after the test.
  */
-export async function pool(t, { over = {}, only = null, config = {}, serverEnv = {} } = {}) {
+export async function pool(t, { over = {}, only = null, config = {}, serverEnv = {}, args = [] } = {}) {
   const script = baseScript(over);
   const sim = await startSim({ script });
   t.after(() => sim.stop());
   let accounts = accountsFor(script);
   if (only) accounts = accounts.filter((a) => only.includes(a.name));
-  const server = await startServer({ upstream: sim.url, accounts, config, env: serverEnv });
+  const server = await startServer({ upstream: sim.url, accounts, config, env: serverEnv, args });
   t.after(() => server.stop());
   return { sim, server, script };
 }
