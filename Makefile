@@ -41,7 +41,7 @@ UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all test unit e2e asan fuzz fuzz-smoke fmt lint install clean demo bench help
+.PHONY: all test unit e2e e2e-asan asan fuzz fuzz-smoke fmt lint install clean demo bench help
 all: maxpool
 
 ifeq ($(BUILD),build)
@@ -78,6 +78,18 @@ e2e: maxpool
 
 test: all
 	@MAKE="$(MAKE)" scripts/run-tests
+
+# The e2e suite against an ASan/UBSan build (build-asan/maxpool), without the claude CLI
+# runs. Sanitizer reports go to build-asan/e2e-reports/; any report fails the target.
+E2E_REPORTS := $(CURDIR)/build-asan/e2e-reports
+e2e-asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" build-asan/maxpool
+	@rm -rf $(E2E_REPORTS) && mkdir -p $(E2E_REPORTS)
+	@rc=0; MAXPOOL_BIN=$(CURDIR)/build-asan/maxpool MAXPOOL_E2E_SANITIZED=1 MAXPOOL_E2E_NO_CLI=1 \
+	  ASAN_OPTIONS=detect_leaks=1:log_path=$(E2E_REPORTS)/asan \
+	  UBSAN_OPTIONS=print_stacktrace=1:log_path=$(E2E_REPORTS)/ubsan scripts/run-e2e || rc=$$?; \
+	if [ -n "$$(ls $(E2E_REPORTS))" ]; then cat $(E2E_REPORTS)/*; \
+	  echo "e2e-asan: sanitizer reports above"; rc=1; fi; exit $$rc
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" unit

@@ -202,6 +202,17 @@ int cmd_server(int argc, char **argv)
         free(path);
         return 1;
     }
+    /* Signals first: once the port file says "ready", a SIGTERM must drain, not kill. */
+    uv_signal_init(r.loop, &r.sigint);
+    uv_signal_init(r.loop, &r.sigterm);
+    uv_signal_init(r.loop, &r.sighup);
+    r.sigint.data = r.sigterm.data = r.sighup.data = &r;
+    uv_signal_start(&r.sigint, on_signal, SIGINT);
+    uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&r.sighup, on_signal, SIGHUP);
+    uv_timer_init(r.loop, &r.drain_timer);
+    uv_timer_init(r.loop, &r.tick);
+    r.drain_timer.data = r.tick.data = &r;
     int port = proxy_port(r.px);
     const char *port_file = cli_arg_value(argc, argv, "--port-file");
     if (port_file) {
@@ -213,17 +224,6 @@ int cmd_server(int argc, char **argv)
             s.host ? s.host : "127.0.0.1", port, n, path);
     json_decref(cfg);
     free(path);
-
-    uv_signal_init(r.loop, &r.sigint);
-    uv_signal_init(r.loop, &r.sigterm);
-    uv_signal_init(r.loop, &r.sighup);
-    r.sigint.data = r.sigterm.data = r.sighup.data = &r;
-    uv_signal_start(&r.sigint, on_signal, SIGINT);
-    uv_signal_start(&r.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&r.sighup, on_signal, SIGHUP);
-    uv_timer_init(r.loop, &r.drain_timer);
-    uv_timer_init(r.loop, &r.tick);
-    r.drain_timer.data = r.tick.data = &r;
 
     uv_run(r.loop, UV_RUN_DEFAULT);
 

@@ -19,6 +19,7 @@ struct proxy {
     size_t active;         /* proxied requests in flight */
     uint64_t next_id;
     bool draining;
+    bool srv_closed; /* the listener and every client connection are closed */
     void (*on_drained)(void *ud);
     void *drained_ud;
     char worker[24]; /* x-maxpool-worker value */

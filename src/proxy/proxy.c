@@ -169,14 +169,21 @@ static void on_request(http_req_t *req, void *ud)
     proxy_request_begin(px, req);
 }
 
-void proxy_request_ended(proxy_t *px)
+/* Drained = no request in flight and every client connection closed: a response that
+ * ended is not yet on the wire until its connection has flushed and closed (§10.1). */
+static void maybe_drained(proxy_t *px)
 {
-    px->active--;
-    if (px->draining && px->active == 0 && px->on_drained) {
+    if (px->draining && px->active == 0 && px->srv_closed && px->on_drained) {
         void (*cb)(void *) = px->on_drained;
         px->on_drained = NULL;
         cb(px->drained_ud);
     }
+}
+
+void proxy_request_ended(proxy_t *px)
+{
+    px->active--;
+    maybe_drained(px);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
@@ -256,7 +263,9 @@ account_t *proxy_accounts(proxy_t *px, size_t *n)
 
 static void server_stopped(void *ud)
 {
-    (void)ud;
+    proxy_t *px = ud;
+    px->srv_closed = true;
+    maybe_drained(px);
 }
 
 void proxy_drain(proxy_t *px, void (*on_drained)(void *ud), void *ud)
@@ -265,10 +274,9 @@ void proxy_drain(proxy_t *px, void (*on_drained)(void *ud), void *ud)
     px->on_drained = on_drained;
     px->drained_ud = ud;
     if (px->srv) http_server_stop(px->srv, server_stopped, px);
-    if (px->active == 0 && px->on_drained) {
-        px->on_drained = NULL;
-        on_drained(ud);
-    }
+    else
+        px->srv_closed = true;
+    maybe_drained(px);
 }
 
 void proxy_free(proxy_t *px)

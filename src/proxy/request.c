@@ -308,8 +308,10 @@ static void on_up_head(upstream_req_t *u, int status, const http_header_t *h, si
     }
     p->status = status;
     if (p->log) reqlog_response(p->log, status, h, n);
+    /* The account is marked whether or not another one can take over: the last account
+     * of a request that answered 429 is as throttled as the first (§6.2). */
+    if (failover_status(status)) penalise(p, status, retry_after);
     if (failover_status(status) && can_fail_over(p)) {
-        penalise(p, status, retry_after);
         upstream_req_cancel(u);
         p->up = NULL;
         account_mask_add(&p->tried, (size_t)p->acct);
@@ -361,19 +363,36 @@ static void flush_echo(preq_t *p, bool force)
         }
     }
     if (!end && !force && p->hold.len < ECHO_HOLD_MAX) return;
+    /* The unfinished event at the tail stays held (see relay_events). */
+    size_t keep = p->sse.pending.len < p->hold.len ? p->sse.pending.len : p->hold.len;
+    size_t ev = end ? (size_t)(end - p->hold.data) : 0;
+    if (keep > p->hold.len - ev) keep = p->hold.len - ev;
     buf_t out;
     buf_init(&out, 0);
-    if (end) {
-        size_t ev = (size_t)(end - p->hold.data);
-        proxy_model_echo(p->hold.data, ev, p->model, &out);
-        buf_append(&out, end, p->hold.len - ev);
-    } else {
-        buf_append(&out, p->hold.data, p->hold.len);
-    }
+    if (end) proxy_model_echo(p->hold.data, ev, p->model, &out);
+    buf_append(&out, p->hold.data + ev, p->hold.len - ev - keep);
     p->echo_done = true;
-    buf_reset(&p->hold);
+    buf_consume(&p->hold, p->hold.len - keep);
     client_write(p, out.data, out.len);
     buf_free(&out);
+}
+
+/* Forwards whole events only: the bytes of an unfinished event wait in p->hold until its
+ * blank line arrives, so a stream cut mid-event ends with a clean error frame the client can
+ * parse (§3.7 truncation sentinel) instead of the sentinel glued to half an event. */
+static void relay_events(preq_t *p, const char *data, size_t n)
+{
+    size_t total = p->hold.len + n;
+    size_t keep = p->sse.pending.len < total ? p->sse.pending.len : total;
+    size_t send = total - keep;
+    if (p->hold.len == 0) {
+        client_write(p, data, send);
+        buf_append(&p->hold, data + send, n - send);
+        return;
+    }
+    buf_append(&p->hold, data, n);
+    client_write(p, p->hold.data, send);
+    buf_consume(&p->hold, send);
 }
 
 static void on_up_body(upstream_req_t *u, const char *data, size_t n, void *ud)
@@ -388,7 +407,7 @@ static void on_up_body(upstream_req_t *u, const char *data, size_t n, void *ud)
             buf_append(&p->hold, data, n);
             flush_echo(p, false);
         } else {
-            client_write(p, data, n);
+            relay_events(p, data, n);
         }
         break;
     case RELAY_JSON:
@@ -523,7 +542,11 @@ static void on_up_done(upstream_req_t *u, const char *err, const char *detail, v
     switch (p->mode) {
     case RELAY_SSE:
         if (!p->echo_done) flush_echo(p, true);
+        /* The held tail is either an unfinished event (replaced by the sentinel) or
+         * whitespace that belongs to the stream. */
         if (sse_has_partial(&p->sse)) client_write(p, TRUNCATED, sizeof TRUNCATED - 1);
+        else
+            client_write(p, p->hold.data, p->hold.len);
         break;
     case RELAY_JSON:
         finish_json(p);
