@@ -41,8 +41,10 @@ size_t proxy_headers_upstream(const http_header_t *in, size_t n, const account_t
         if (proxy_header_is_hop(nm) || named_in_connection(in, n, nm)) continue;
         if (strncasecmp(nm, "x-maxpool-", 10) == 0 || strncasecmp(nm, "x-teamclaude-", 13) == 0)
             continue;
+        /* expect: our server already answered "100-continue"; the body is complete. */
         if (strcasecmp(nm, "x-api-key") == 0 || strcasecmp(nm, "authorization") == 0 ||
-            strcasecmp(nm, "content-length") == 0 || strcasecmp(nm, "accept-encoding") == 0)
+            strcasecmp(nm, "content-length") == 0 || strcasecmp(nm, "accept-encoding") == 0 ||
+            strcasecmp(nm, "expect") == 0)
             continue;
         if (a->strip_beta && strcasecmp(nm, "anthropic-beta") == 0) continue;
         out[k++] = in[i];

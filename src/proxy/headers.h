@@ -12,7 +12,7 @@
 
 /* Builds the upstream request headers for account a from the client's: hop-by-hop headers
  * (and any named in Connection), every x-maxpool-* and x-teamclaude-*, x-api-key,
- * authorization, content-length, accept-encoding and host are dropped, anthropic-beta too
+ * authorization, content-length, accept-encoding, expect and host are dropped, anthropic-beta too
  * when a->strip_beta; then the account's credential is added (x-api-key, or Authorization:
  * Bearer). out must hold n + 1 entries; the credential line's strings live in *store (the
  * caller frees it after the request). Returns the number of headers written. */

@@ -234,5 +234,6 @@ describe('connections and lifecycles', { skip }, () => {
     assert.equal(r.status, 200);
     const [seen] = await sim.requests(1);
     assert.equal(seen.bodyBytes, body.length);
+    assert.equal(seen.headers.expect, undefined, 'the proxy answered the expectation itself');
   });
 });
