@@ -3,6 +3,7 @@
 #include "sched/sched.h"
 #include "sched/sched_int.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,6 +453,7 @@ void sched_check_near(sched_t *s, int idx, int64_t now)
 sched_action_t sched_on_response(sched_t *s, int idx, sched_request_t *req,
                                  const sched_response_t *resp, int64_t now, sched_outcome_t *out)
 {
+    assert(idx >= 0 && (size_t)idx < s->n);
     sched_outcome_t dummy;
     if (!out) out = &dummy;
     memset(out, 0, sizeof *out);
@@ -633,6 +635,7 @@ sched_action_t sched_on_response(sched_t *s, int idx, sched_request_t *req,
 sched_action_t sched_on_failure(sched_t *s, int idx, sched_request_t *req, sched_fail_kind_t kind,
                                 const char *code, int64_t now, sched_outcome_t *out)
 {
+    assert(idx >= 0 && (size_t)idx < s->n);
     sched_outcome_t dummy;
     if (!out) out = &dummy;
     memset(out, 0, sizeof *out);
@@ -679,6 +682,7 @@ sched_action_t sched_on_failure(sched_t *s, int idx, sched_request_t *req, sched
 void sched_on_complete(sched_t *s, int idx, sched_request_t *req, const sched_usage_t *u,
                        int64_t now)
 {
+    assert(idx >= 0 && (size_t)idx < s->n);
     account_t *a = &s->accts[idx];
     int status = u ? u->status : 200;
     bool ok = status < 400;
@@ -709,6 +713,7 @@ void sched_on_complete(sched_t *s, int idx, sched_request_t *req, const sched_us
 
 void sched_release(sched_t *s, int idx, sched_request_t *req, int64_t now)
 {
+    assert(idx >= 0 && (size_t)idx < s->n);
     sched_lease_end(s, idx, req);
     end_probe(s, req, false, now);
 }
