@@ -53,8 +53,7 @@ Test(sse, byte_by_byte_crlf)
     sse_parser_t p;
     sse_init(&p, 0);
     seen_t s = {0};
-    for (size_t i = 0; t[i]; i++)
-        sse_feed(&p, t + i, 1, on_ev, &s);
+    for (size_t i = 0; t[i]; i++) sse_feed(&p, t + i, 1, on_ev, &s);
     cr_assert_eq(s.n, 2);
     cr_assert_str_eq(s.names[1], "b");
     cr_assert_str_eq(s.data[1], "y");
