@@ -106,17 +106,17 @@ static void params_default(params_t *p)
     p->days = 7;
     p->budget5h = 2000000; /* the sim's defaults (SIM_DEFAULT_BUDGET5H / 7D) */
     p->budget7d = 20000000;
-    p->rate_work = 3.0;
-    p->rate_evening = 1.0;
-    p->rate_weekend = 0.6;
-    p->rate_night = 0.1;
+    p->rate_work = 0.9; /* one person: a new session every ~65 min at work */
+    p->rate_evening = 0.3;
+    p->rate_weekend = 0.2;
+    p->rate_night = 0.03;
     p->turns_mean = 20;
     p->requests_mean = 5;
     p->idle_mean_s = 120;
     p->long_break_p = 0.08;
     p->new_input_mean = 2500;
     p->output_mean = 600;
-    p->cache_rate = 0.05;
+    p->cache_rate = 0.1;
     p->retry_poll_ms = 30 * SEC;
     p->prior = true;
 }
@@ -198,13 +198,15 @@ typedef struct session {
     int turns_left, reqs_left;
     double context;
     int last_acct;
-    int requests, switches;
+    int64_t last_done_ms;
+    int requests, switches, misses;
     char key[24];
 } session_t;
 
 typedef struct req {
     int session;
     int64_t charge, input, output;
+    double fresh, context; /* new tokens of this request; the context it carries */
     int weight;
     bool waiting, counted_held;
     int acct;
@@ -214,9 +216,17 @@ typedef struct req {
 
 /* =============================================================== policy ==== */
 
-typedef enum { P_MAXPOOL, P_ROUND_ROBIN, P_LEAST_USED, P_STICKY98, P_COUNT } policy_kind_t;
-static const char *const POLICY_NAMES[P_COUNT] = {"maxpool", "round-robin", "least-used",
-                                                  "sticky-98"};
+typedef enum {
+    P_MAXPOOL,
+    P_MAXPOOL_TUNED,
+    P_ROUND_ROBIN,
+    P_LEAST_USED,
+    P_STICKY98,
+    P_COUNT
+} policy_kind_t;
+static const char *const POLICY_NAMES[P_COUNT] = {"maxpool (defaults)",
+                                                  "maxpool, switchThreshold 0.98", "round-robin",
+                                                  "least-used", "sticky-98"};
 
 /* What a naive proxy learns from headers and 429s. */
 typedef struct view {
@@ -241,7 +251,7 @@ typedef struct world {
     int waiting;
     int64_t wait_total, wait_mark;
     /* results */
-    int64_t served_tokens, wasted_tokens;
+    int64_t served_tokens, spent_tokens, wasted_tokens;
     int64_t requests, held;
     int64_t wait_sum_ms;
     int64_t end;
@@ -426,6 +436,7 @@ static void maxpool_init(world_t *w)
     sched_options_t o;
     sched_options_default(&o);
     o.quota_probe_ms = 0; /* no prober in the simulation: headers only */
+    if (w->kind == P_MAXPOOL_TUNED) o.switch_threshold = 0.98;
     sched_init(&w->sched, &o);
     for (int i = 0; i < w->p.accounts; i++) {
         account_t a;
@@ -490,7 +501,8 @@ static int new_request(world_t *w, int sid, int64_t t)
     if (s->context > 160000) s->context = 40000; /* compaction */
     r->input = (int64_t)(in + s->context);
     r->output = (int64_t)out;
-    r->charge = (int64_t)(in + out + s->context * p->cache_rate);
+    r->fresh = in + out;
+    r->context = s->context;
     r->weight = sched_weight((size_t)(s->context * 4), 32000, rng_u() < 0.3);
     sched_request_init(&r->sr);
     r->sr.session = s->key;
@@ -536,11 +548,17 @@ static void served(world_t *w, req_t *r, int idx, int64_t t)
 {
     session_t *s = sess(w, r->session);
     if (s->last_acct >= 0 && s->last_acct != idx) s->switches++;
+    /* The prompt cache lives per account for 5 minutes: a read costs cache_rate of the
+     * context; a miss (new account, or a long pause) pays for the whole context again. */
+    bool hit = s->last_acct == idx && t - s->last_done_ms <= 5 * MIN;
+    if (!hit) s->misses++;
+    r->charge = (int64_t)(r->fresh + r->context * (hit ? w->p.cache_rate : 1.0));
     s->last_acct = idx;
     s->requests++;
     r->acct = idx;
     charge(w, idx, r->charge, t);
-    w->served_tokens += r->charge;
+    w->spent_tokens += r->charge;
+    w->served_tokens += (int64_t)r->fresh;
     if (r->waiting) {
         r->waiting = false;
         set_waiting(w, -1, t);
@@ -631,7 +649,7 @@ static void attempt_naive(world_t *w, req_t *r, int64_t t)
 
 static void done(world_t *w, req_t *r, int64_t t)
 {
-    if (w->kind == P_MAXPOOL) {
+    if (w->kind == P_MAXPOOL || w->kind == P_MAXPOOL_TUNED) {
         sched_usage_t u = {.status = 200,
                            .input_tokens = (uint64_t)r->input,
                            .output_tokens = (uint64_t)r->output};
@@ -640,6 +658,7 @@ static void done(world_t *w, req_t *r, int64_t t)
     int sid = r->session;
     session_t *s = sess(w, sid);
     rng_state = &s->rng;
+    s->last_done_ms = t;
     if (--s->reqs_left > 0) {
         new_request(w, sid, t + (int64_t)((2 + 6 * rng_u()) * SEC));
         return;
@@ -654,7 +673,7 @@ static void done(world_t *w, req_t *r, int64_t t)
 }
 
 typedef struct result {
-    double served_m, wasted_m, held_pct, switches, peak;
+    double served_m, spent_m, wasted_m, held_pct, switches, peak;
     int64_t requests, held;
     int sessions;
     double mean_wait_s;
@@ -684,7 +703,8 @@ static result_t run(const params_t *p, policy_kind_t kind)
             w->acct[i].peak7 = (double)x->used / (double)x->budget;
         }
     }
-    if (kind == P_MAXPOOL) maxpool_init(w);
+    bool mp = kind == P_MAXPOOL || kind == P_MAXPOOL_TUNED;
+    if (mp) maxpool_init(w);
     schedule_arrival(w, T0);
     while (w->heap.n) {
         event_t e = heap_pop(&w->heap);
@@ -699,7 +719,7 @@ static result_t run(const params_t *p, policy_kind_t kind)
             }
             break;
         case EV_ATTEMPT:
-            if (kind == P_MAXPOOL)
+            if (mp)
                 attempt_maxpool(w, &w->reqs[e.id], e.t);
             else
                 attempt_naive(w, &w->reqs[e.id], e.t);
@@ -712,7 +732,7 @@ static result_t run(const params_t *p, policy_kind_t kind)
             window_reset(w, e.id, e.type == EV_RESET7, e.t);
             break;
         }
-        if (kind == P_MAXPOOL) {
+        if (mp) {
             sched_event_t ev;
             while (sched_event_pop(&w->sched, &ev)) {
             }
@@ -720,6 +740,7 @@ static result_t run(const params_t *p, policy_kind_t kind)
     }
     result_t res = {0};
     res.served_m = (double)w->served_tokens / 1e6;
+    res.spent_m = (double)w->spent_tokens / 1e6;
     res.wasted_m = (double)w->wasted_tokens / 1e6;
     res.requests = w->requests;
     res.held = w->held;
@@ -736,7 +757,7 @@ static result_t run(const params_t *p, policy_kind_t kind)
     for (int i = 0; i < p->accounts; i++)
         if (w->acct[i].peak7 > res.peak) res.peak = w->acct[i].peak7;
     res.mean_wait_s = w->held ? (double)w->wait_sum_ms / 1000.0 / (double)w->held : 0;
-    if (kind == P_MAXPOOL) sched_free(&w->sched);
+    if (mp) sched_free(&w->sched);
     free(w->heap.v);
     free(w->sess);
     free(w->reqs);
@@ -748,7 +769,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: policy [--seed N] [--accounts N] [--days N] [--budget5h T] [--budget7d T]\n"
-            "              [--load X (scales every session rate)] [--no-prior]\n");
+            "              [--load X (scales every session rate)] [--seeds N (average)]\n"
+            "              [--no-prior]\n");
 }
 
 int main(int argc, char **argv)
@@ -756,6 +778,7 @@ int main(int argc, char **argv)
     params_t p;
     params_default(&p);
     double load = 1.0;
+    int seeds = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -780,13 +803,15 @@ int main(int argc, char **argv)
             p.budget7d = strtoll(v, NULL, 10);
         else if (strcmp(a, "--load") == 0)
             load = strtod(v, NULL);
+        else if (strcmp(a, "--seeds") == 0)
+            seeds = (int)strtol(v, NULL, 10);
         else {
             usage();
             return 2;
         }
     }
     if (p.accounts < 1 || p.accounts > MAXA || p.days < 1 || p.days > 60 || load <= 0 ||
-        p.budget5h <= 0 || p.budget7d <= 0) {
+        p.budget5h <= 0 || p.budget7d <= 0 || seeds < 1 || seeds > 100) {
         usage();
         return 2;
     }
@@ -795,17 +820,34 @@ int main(int argc, char **argv)
     p.rate_weekend *= load;
     p.rate_night *= load;
     printf("| policy | tokens served (M) | requests not served at once | quota wasted (M) | "
-           "account switches / session | worst weekly peak |\n");
-    printf("|---|---:|---:|---:|---:|---:|\n");
+           "account switches / session | worst weekly peak | quota spent (M) |\n");
+    printf("|---|---:|---:|---:|---:|---:|---:|\n");
     for (int k = 0; k < P_COUNT; k++) {
-        result_t r = run(&p, (policy_kind_t)k);
-        printf("| %s | %.1f | %lld of %lld (%.1f %%) | %.1f | %.2f | %.0f %% |\n", POLICY_NAMES[k],
-               r.served_m, (long long)r.held, (long long)r.requests, r.held_pct, r.wasted_m,
-               r.switches, 100 * r.peak);
+        /* Averages over the seeds seed, seed+1, … */
+        result_t r = {0};
+        params_t q = p;
+        for (int n = 0; n < seeds; n++) {
+            q.seed = p.seed + (uint64_t)n;
+            result_t x = run(&q, (policy_kind_t)k);
+            r.served_m += x.served_m / seeds;
+            r.spent_m += x.spent_m / seeds;
+            r.wasted_m += x.wasted_m / seeds;
+            r.switches += x.switches / seeds;
+            r.peak += x.peak / seeds;
+            r.held += x.held;
+            r.requests += x.requests;
+        }
+        r.held_pct = r.requests ? 100.0 * (double)r.held / (double)r.requests : 0;
+        r.held = (r.held + seeds / 2) / seeds;
+        r.requests = (r.requests + seeds / 2) / seeds;
+        printf("| %s | %.1f | %lld of %lld (%.1f %%) | %.1f | %.2f | %.0f %% | %.1f |\n",
+               POLICY_NAMES[k], r.served_m, (long long)r.held, (long long)r.requests, r.held_pct,
+               r.wasted_m, r.switches, 100 * r.peak, r.spent_m);
     }
-    printf("\nseed %llu · %d accounts · %d days · budgets %lld / %lld tokens (5h / 7d) · load "
+    printf("\nseed %llu%s · %d accounts · %d days · budgets %lld / %lld tokens (5h / 7d) · load "
            "×%.2f%s\n",
-           (unsigned long long)p.seed, p.accounts, p.days, (long long)p.budget5h,
-           (long long)p.budget7d, load, p.prior ? " · staggered prior weekly use" : "");
+           (unsigned long long)p.seed, seeds > 1 ? " (+ following seeds, averaged)" : "",
+           p.accounts, p.days, (long long)p.budget5h, (long long)p.budget7d, load,
+           p.prior ? " · staggered prior weekly use" : "");
     return 0;
 }
