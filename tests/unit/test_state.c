@@ -219,7 +219,7 @@ Test(state, crash_mid_write_is_never_torn, .timeout = 60)
     sched_t s;
     sched_init(&s, NULL);
     for (int i = 0; i < 40; i++) {
-        char name[16];
+        char name[24];
         snprintf(name, sizeof name, "acct-%d", i);
         add(&s, name, NULL);
         s.accts[i].quota.unified7d = 0.5;
