@@ -440,7 +440,7 @@ static void maxpool_init(world_t *w)
     sched_init(&w->sched, &o);
     for (int i = 0; i < w->p.accounts; i++) {
         account_t a;
-        char name[16];
+        char name[24];
         snprintf(name, sizeof name, "acct-%d", i + 1);
         account_init(&a, name, ACCOUNT_OAUTH, "x");
         sched_add_account(&w->sched, &a, false, T0);
