@@ -586,8 +586,7 @@ static void hold(world_t *w, req_t *r, int64_t t, int64_t retry_ms)
 static void attempt_maxpool(world_t *w, req_t *r, int64_t t)
 {
     /* A resumed request starts over: attempt 0, no exclusions (§6.1). */
-    memset(&r->sr.tried, 0, sizeof r->sr.tried);
-    r->sr.attempt = 0;
+    sched_request_restart(&r->sr);
     for (int guard = 0; guard < 2 * MAXA; guard++) {
         sched_pick_t pk;
         int i = sched_select(&w->sched, &r->sr, t, &pk);

@@ -79,6 +79,16 @@ void sched_request_init(sched_request_t *r)
     r->pin = -1;
 }
 
+void sched_request_restart(sched_request_t *r)
+{
+    memset(&r->tried, 0, sizeof r->tried);
+    memset(&r->incident, 0, sizeof r->incident);
+    r->attempt = 0;
+    r->pin = -1;
+    r->auth_retried = false;
+    r->probe = false;
+}
+
 int sched_weight(size_t body_bytes, int64_t max_tokens, bool thinking_or_effort)
 {
     int64_t w = (int64_t)((body_bytes + 63999) / 64000);

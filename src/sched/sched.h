@@ -126,6 +126,9 @@ typedef struct sched_request {
 
 /* Resets r to an empty request (weight 1, profile claude, no pin). */
 void sched_request_init(sched_request_t *r);
+/* Prepares a request resumed from the queue for a fresh attempt loop (§6.1): attempt 0, no
+ * exclusions, no incident, no pin; the description is kept. */
+void sched_request_restart(sched_request_t *r);
 /* Request weight of §3.6: max(1, ceil(body/64000)) + (max_tokens > 16000) + thinking/effort. */
 int sched_weight(size_t body_bytes, int64_t max_tokens, bool thinking_or_effort);
 

@@ -245,9 +245,15 @@ int state_load(const char *path, sched_t *s, int64_t now, int64_t *generation, c
 
 int state_save(const char *path, const sched_t *s, int64_t *generation, char **err)
 {
+    return state_save_quota(path, state_quota_array(s), generation, err);
+}
+
+int state_save_quota(const char *path, json_t *quota, int64_t *generation, char **err)
+{
     fileio_lock_t lk;
     int rc = fileio_lock(path, &lk);
     if (rc < 0) {
+        json_decref(quota);
         *err = xasprintf("cannot lock state at %s: %s", path, strerror(-rc));
         return -1;
     }
@@ -260,11 +266,12 @@ int state_save(const char *path, const sched_t *s, int64_t *generation, char **e
     int64_t disk = doc_generation(doc);
     if (disk > *generation) {
         *generation = disk;
+        json_decref(quota);
         json_decref(doc);
         fileio_unlock(&lk);
         return STATE_STALE;
     }
-    json_object_set_new(doc, "quota", state_quota_array(s));
+    json_object_set_new(doc, "quota", quota);
     if (!json_object_get(doc, "runtimeProviders"))
         json_object_set_new(doc, "runtimeProviders", json_array());
     int64_t next = (disk > *generation ? disk : *generation) + 1;

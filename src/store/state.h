@@ -47,4 +47,9 @@ int state_load(const char *path, sched_t *s, int64_t now, int64_t *generation, c
  * newer; *generation gets the disk value so a caller may re-load), or -1 with *err. */
 int state_save(const char *path, const sched_t *s, int64_t *generation, char **err);
 
+/* The same as state_save with a quota array built beforehand (state_quota_array, reference
+ * stolen): build it on the loop thread, where sched lives, and write from a worker thread
+ * (uv_queue_work), since the write fsyncs. */
+int state_save_quota(const char *path, json_t *quota, int64_t *generation, char **err);
+
 #endif

@@ -236,9 +236,12 @@ Test(scenario, s29_both_accounts_429_hold_until_the_first_returns)
     cr_assert_eq(sched_next_retry(&s, &r, NOW, &c), 3 * SEC);
     cr_assert_eq(c, SCHED_CAUSE_RATE_LIMITED);
     /* Resumed from the queue: attempt 0, empty exclusions. */
-    sched_request_t again = fx_req("m", NULL);
-    again.queue_admitted = true;
-    cr_assert_eq(drive(&s, &again, OK2, NOW + 3 * SEC, &out, NULL), 0);
+    cr_assert_eq(r.attempt, 1);
+    sched_request_restart(&r);
+    cr_assert_eq(r.attempt, 0);
+    cr_assert_not(account_mask_has(&r.tried, 0));
+    r.queue_admitted = true;
+    cr_assert_eq(drive(&s, &r, OK2, NOW + 3 * SEC, &out, NULL), 0);
     sched_free(&s);
 }
 
