@@ -685,11 +685,6 @@ static void acquire(sched_t *s, int idx, sched_request_t *req, quota_family_t fa
     a->last_used_ms = now;
     s->global_in_flight++;
     req->started_ms = now;
-    if (s->current_index != idx) {
-        if (s->current_index >= 0)
-            sched_emit(s, SCHED_EV_SWITCHED, idx, "Switched to account \"%s\"", a->name);
-        s->current_index = idx;
-    }
     if (req->session && *req->session) binding_update(s, req->session, idx, fam, now);
     sched_throttle_t *t = &s->throttle;
     if (sched_is_claude(a) && t->until_ms && t->until_ms <= now && !t->probe_in_flight) {
@@ -909,6 +904,13 @@ int sched_select(sched_t *s, sched_request_t *req, int64_t now, sched_pick_t *ou
         if (idx >= 0) {
             via = "ladder";
             s->next_index = (size_t)idx + 1;
+            /* The "current account" is the ladder's (§5.5 step 4); sticky picks leave it. */
+            if (s->current_index != idx) {
+                if (s->current_index >= 0)
+                    sched_emit(s, SCHED_EV_SWITCHED, idx, "Switched to account \"%s\"",
+                               s->accts[idx].name);
+                s->current_index = idx;
+            }
         }
     }
     /* 5. A reset that already passed. */

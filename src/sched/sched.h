@@ -348,6 +348,7 @@ typedef enum sched_fail_kind {
     SCHED_FAIL_MIDSTREAM,   /* the stream broke after the client got bytes (§6.5) */
     SCHED_FAIL_PROXY,       /* another exception before the response */
     SCHED_FAIL_REFRESH,     /* the OAuth refresh failed (§6.6): neutral, excluded */
+    SCHED_FAIL_TRANSIENT,   /* the OAuth refresh answered 429/5xx: HTTP-class backoff (§5.11) */
 } sched_fail_kind_t;
 
 /* Records a failure of account idx for req and releases its lease; returns the action

@@ -666,6 +666,14 @@ sched_action_t sched_on_failure(sched_t *s, int idx, sched_request_t *req, sched
         give_up(out, SCHED_QUEUE_PROXY, 502, "proxy_error", false, 0);
         snprintf(out->message, sizeof out->message, "Upstream error: %s", c);
         return SCHED_GIVE_UP;
+    case SCHED_FAIL_TRANSIENT:
+        end_probe(s, req, false, now);
+        cooldown(s, idx, sched_backoff_ms(&s->opt, a->consecutive_failures + 1), c, now);
+        count_failure(s, idx, req, 0, true, c, now);
+        if (can_failover(s, req)) return retry(req);
+        give_up(out, SCHED_QUEUE_CAPACITY, 503, "overloaded_error", false, 0);
+        snprintf(out->message, sizeof out->message, "Upstream returned 503");
+        return SCHED_GIVE_UP;
     case SCHED_FAIL_REFRESH:
         end_probe(s, req, false, now);
         if (can_failover(s, req) && sched_other_route(s, req, now)) return retry(req);

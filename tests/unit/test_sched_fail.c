@@ -380,6 +380,19 @@ Test(sched_fail, network_failures)
         sched_on_failure(&s, p.idx, &m, SCHED_FAIL_MIDSTREAM, "ETIMEDOUT", NOW + 5 * SEC, &o),
         SCHED_GIVE_UP);
     cr_assert_eq(o.cause, SCHED_QUEUE_NONE);
+    /* An OAuth refresh answering 429/5xx: HTTP-class backoff. */
+    sched_request_t tr = fx_req("m", NULL);
+    sched_select(&s, &tr, NOW + 10 * SEC, &p);
+    int ti = p.idx;
+    int before = s.accts[ti].consecutive_failures;
+    cr_assert_eq(
+        sched_on_failure(&s, ti, &tr, SCHED_FAIL_TRANSIENT, "refresh 503", NOW + 10 * SEC, &o),
+        SCHED_RETRY);
+    cr_assert_eq(s.accts[ti].cooldown_until_ms,
+                 NOW + 10 * SEC + sched_backoff_ms(&s.opt, before + 1));
+    cr_assert_eq(s.accts[ti].consecutive_failures, before + 1);
+    sched_select(&s, &tr, NOW + 10 * SEC, &p);
+    sched_release(&s, p.idx, &tr, NOW + 10 * SEC);
     /* Other exceptions: 502 proxy_error. */
     sched_request_t e = fx_req("m", NULL);
     s.opt.max_attempts = 1;
