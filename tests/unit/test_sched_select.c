@@ -294,3 +294,75 @@ Test(sched_select, events_switch_and_ring_overflow)
     cr_assert_eq(n, SCHED_EVENTS);
     sched_free(&s);
 }
+
+Test(sched_select, binding_rehomes_to_better_priority_and_keeps_home_on_failover)
+{
+    sched_t s;
+    fx_init(&s, 3, NULL);
+    s.accts[0].priority = 1;
+    s.accts[1].priority = 1;
+    s.accts[2].priority = 1;
+    /* Session starts on a (all equal). */
+    cr_assert_eq(fx_serve(&s, "m", "s", NOW), 0);
+    /* A better-priority account appears available: the session leaves and re-homes there. */
+    s.accts[2].priority = 0;
+    cr_assert_eq(fx_serve(&s, "m", "s", NOW + SEC), 2);
+    s.accts[2].priority = 1;
+    cr_assert_eq(fx_serve(&s, "m", "s", NOW + 2 * SEC), 2); /* home is c now */
+    /* c out: failover keeps c as home and returns to it later. */
+    s.accts[2].cooldown_until_ms = NOW + MIN;
+    int other = fx_serve(&s, "m", "s", NOW + 3 * SEC);
+    cr_assert_neq(other, 2);
+    cr_assert_eq(fx_serve(&s, "m", "s", NOW + 4 * SEC), other);
+    cr_assert_eq(fx_serve(&s, "m", "s", NOW + MIN), 2);
+    /* A binding whose accounts are gone is dropped. */
+    free(s.accts[2].name);
+    s.accts[2].name = strdup("renamed");
+    free(s.accts[other].name);
+    s.accts[other].name = strdup("renamed-too");
+    cr_assert_eq(s.n_bindings, 1);
+    fx_serve(&s, "m", "s", NOW + 2 * MIN);
+    cr_assert_eq(s.n_bindings, 1); /* re-created on the new pick */
+    /* Bindings idle for more than a day are pruned by the tick. */
+    sched_tick(&s, NOW + 2 * MIN + DAY + 1);
+    cr_assert_eq(s.n_bindings, 0);
+    sched_free(&s);
+}
+
+Test(sched_select, pin_to_an_unavailable_account_falls_through)
+{
+    sched_t s;
+    fx_init(&s, 2, NULL);
+    sched_request_t r = fx_req("m", NULL);
+    r.pin = 1;
+    s.accts[1].cooldown_until_ms = NOW + MIN;
+    sched_pick_t p;
+    cr_assert_eq(sched_select(&s, &r, NOW, &p), 0);
+    cr_assert_str_eq(p.via, "ladder");
+    cr_assert_eq(r.pin, -1); /* a pin is used once */
+    sched_release(&s, 0, &r, NOW);
+    sched_free(&s);
+}
+
+Test(sched_select, provider_weekly_tiers_and_caps)
+{
+    sched_t s;
+    sched_init(&s, NULL);
+    account_t p;
+    account_init(&p, "glm", ACCOUNT_PROVIDER, "tok");
+    snprintf(p.provider, sizeof p.provider, "zai");
+    sched_add_account(&s, &p, false, NOW);
+    account_t *a = &s.accts[0];
+    /* Providers: used = max(session, weekly), nulls as 0; no "unknown" tier. */
+    cr_assert_eq(sched_weekly_raw(&s, a), SCHED_TIER_NORMAL);
+    a->quota.provider_ses = 0.5;
+    a->quota.provider_wk = 0.86;
+    cr_assert_eq(sched_weekly_raw(&s, a), SCHED_TIER_RESERVE);
+    a->cap_utilization = 0.8;
+    cr_assert_eq(sched_weekly_raw(&s, a), SCHED_TIER_CAPPED);
+    /* Pace for providers is the raw tier of their usage. */
+    sched_tier_t pace;
+    sched_weekly_effective(&s, a, NOW, &pace);
+    cr_assert_eq(pace, SCHED_TIER_RESERVE);
+    sched_free(&s);
+}
