@@ -324,3 +324,36 @@ bool quota_rejected(const quota_t *q)
     return strcmp(q->unified_status, "rejected") == 0 &&
            (q->unified5h >= 0.999 || q->unified7d >= 0.999);
 }
+
+void quota_probe_init(quota_probe_t *p)
+{
+    memset(p, 0, sizeof *p);
+    p->session = p->weekly = QUOTA_UNKNOWN;
+}
+
+void quota_apply_probe(quota_t *q, const quota_probe_t *p, int64_t now_ms)
+{
+    if (p->session >= 0) {
+        q->unified5h = clamp01(p->session);
+        q->unified5h_reset_ms = p->session_reset_ms ? p->session_reset_ms : now_ms + H5_MS;
+    }
+    if (p->weekly >= 0) {
+        q->unified7d = clamp01(p->weekly);
+        q->unified7d_reset_ms = p->weekly_reset_ms ? p->weekly_reset_ms : now_ms + D7_MS;
+    }
+    q->weekly_absent = p->weekly < 0;
+    for (size_t i = 0; i < p->n_scoped && i < QUOTA_FAMILIES; i++) {
+        const struct quota_probe_scoped *e = &p->scoped[i];
+        if (e->family <= QUOTA_FAMILY_NONE || e->family >= QUOTA_FAMILIES || e->utilization < 0)
+            continue;
+        struct quota_scoped *cur = &q->scoped[e->family];
+        bool reactive_bench = cur->utilization >= 0 && cur->reactive && cur->active &&
+                              cur->reset_ms > now_ms && e->utilization < cur->utilization;
+        if (reactive_bench) continue;
+        quota_set_scoped(q, e->family, e->utilization, e->reset_ms ? e->reset_ms : now_ms + D7_MS,
+                         false);
+        cur->active = e->active;
+        snprintf(cur->severity, sizeof cur->severity, "%s", e->severity);
+    }
+    q->last_probe_ok_ms = now_ms;
+}

@@ -94,6 +94,28 @@ bool quota_scoped_benched(const quota_t *q, quota_family_t f, double exhausted);
  * QUOTA_UNKNOWN when the bucket is unknown. */
 double quota_tokens_used(const quota_t *q);
 double quota_requests_used(const quota_t *q);
+/* What one successful usage probe (§4.3, GET /api/oauth/usage) reported, already parsed:
+ * utilizations 0..1 (percent / 100), QUOTA_UNKNOWN when the bucket is absent; resets epoch ms
+ * (0 = none given). */
+typedef struct quota_probe {
+    double session, weekly;
+    int64_t session_reset_ms, weekly_reset_ms;
+    struct quota_probe_scoped {
+        quota_family_t family;
+        double utilization;
+        int64_t reset_ms;
+        bool active; /* is_active (default true) */
+        char severity[16];
+    } scoped[QUOTA_FAMILIES];
+    size_t n_scoped;
+} quota_probe_t;
+
+/* Starts a probe result with every bucket absent. */
+void quota_probe_init(quota_probe_t *p);
+/* Applies a successful probe (§4.3): 5h/7d/scoped values (a missing reset expires by the
+ * Part A4 default), weeklyAbsent when there was no weekly bucket, lastProbeOkAt = now. A probe
+ * never lowers a still-active reactive scoped bench (a 429 knows better than a poll). */
+void quota_apply_probe(quota_t *q, const quota_probe_t *p, int64_t now_ms);
 /* True when the upstream says this account is spent: status rejected with a window ≥ 0.999. */
 bool quota_rejected(const quota_t *q);
 

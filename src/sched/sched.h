@@ -371,6 +371,10 @@ void sched_on_complete(sched_t *s, int idx, sched_request_t *req, const sched_us
  * relinquished without penalty. */
 void sched_release(sched_t *s, int idx, sched_request_t *req, int64_t now);
 
+/* Applies a successful usage probe of account idx (quota_apply_probe) with its events
+ * (`Learned weekly quota for "X", re-evaluating selection`, near-quota lines). */
+void sched_on_probe(sched_t *s, int idx, const quota_probe_t *p, int64_t now);
+
 /* ---------------------------------------------------------- formulas ---- */
 /* Exposed for tests, the status view and the simulator. */
 

@@ -450,6 +450,18 @@ void sched_check_near(sched_t *s, int idx, int64_t now)
 
 /* ========================================================= outcomes ==== */
 
+void sched_on_probe(sched_t *s, int idx, const quota_probe_t *p, int64_t now)
+{
+    assert(idx >= 0 && (size_t)idx < s->n);
+    account_t *a = &s->accts[idx];
+    bool weekly_known = a->quota.unified7d_reset_ms != 0;
+    quota_apply_probe(&a->quota, p, now);
+    if (!weekly_known && a->quota.unified7d_reset_ms)
+        sched_emit(s, SCHED_EV_WEEKLY_LEARNED, idx,
+                   "Learned weekly quota for \"%s\", re-evaluating selection", a->name);
+    sched_check_near(s, idx, now);
+}
+
 sched_action_t sched_on_response(sched_t *s, int idx, sched_request_t *req,
                                  const sched_response_t *resp, int64_t now, sched_outcome_t *out)
 {

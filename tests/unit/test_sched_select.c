@@ -366,3 +366,29 @@ Test(sched_select, provider_weekly_tiers_and_caps)
     cr_assert_eq(pace, SCHED_TIER_RESERVE);
     sched_free(&s);
 }
+
+Test(sched_select, probe_proves_a_near_reset_and_unlocks_prereset)
+{
+    sched_t s;
+    fx_init(&s, 2, NULL);
+    quota_probe_t pr;
+    quota_probe_init(&pr);
+    pr.session = 0.1;
+    pr.session_reset_ms = NOW + HOUR;
+    pr.weekly = 0.96;
+    pr.weekly_reset_ms = NOW + 10 * MIN;
+    /* Headers alone (no probe): the critical account waits behind the healthy one. */
+    fx_quota(&s, 0, 0.1, NOW + HOUR, 0.96, NOW + 10 * MIN, "allowed");
+    cr_assert_eq(fx_serve(&s, "m", NULL, NOW), 1);
+    /* A probe proves the reset is 10 minutes away: use it or lose it. */
+    fx_quota(&s, 0, QUOTA_UNKNOWN, 0, QUOTA_UNKNOWN, 0, "allowed");
+    sched_on_probe(&s, 0, &pr, NOW);
+    cr_assert(fx_event(&s, "Learned weekly quota for \"a\""));
+    sched_request_t r = fx_req("m", NULL);
+    sched_pick_t p;
+    cr_assert_eq(sched_select(&s, &r, NOW + SEC, &p), 0);
+    cr_assert(p.critical);
+    cr_assert(fx_event(&s, "Critical unlock \"prereset\": routing to \"a\" (reset in 10m)"));
+    sched_release(&s, 0, &r, NOW + SEC);
+    sched_free(&s);
+}
