@@ -96,7 +96,8 @@ typedef struct params {
     double idle_mean_s, long_break_p;
     double new_input_mean, output_mean, cache_rate;
     int64_t retry_poll_ms;
-    bool prior; /* weekly windows opened before the run, at staggered times */
+    int64_t probe_ms; /* maxpool's usage probe interval (quotaProbeSeconds); 0 = off */
+    bool prior;       /* weekly windows opened before the run, at staggered times */
 } params_t;
 
 static void params_default(params_t *p)
@@ -118,6 +119,7 @@ static void params_default(params_t *p)
     p->output_mean = 600;
     p->cache_rate = 0.1;
     p->retry_poll_ms = 30 * SEC;
+    p->probe_ms = 60 * SEC;
     p->prior = true;
 }
 
@@ -135,7 +137,7 @@ typedef struct facct {
 
 /* =============================================================== events ==== */
 
-enum { EV_SESSION_START, EV_ATTEMPT, EV_DONE, EV_RESET5, EV_RESET7 };
+enum { EV_SESSION_START, EV_ATTEMPT, EV_DONE, EV_RESET5, EV_RESET7, EV_PROBE };
 
 typedef struct event {
     int64_t t;
@@ -435,7 +437,7 @@ static void maxpool_init(world_t *w)
 {
     sched_options_t o;
     sched_options_default(&o);
-    o.quota_probe_ms = 0; /* no prober in the simulation: headers only */
+    o.quota_probe_ms = w->p.probe_ms;
     if (w->kind == P_MAXPOOL_TUNED) o.switch_threshold = 0.98;
     sched_init(&w->sched, &o);
     for (int i = 0; i < w->p.accounts; i++) {
@@ -444,6 +446,21 @@ static void maxpool_init(world_t *w)
         snprintf(name, sizeof name, "acct-%d", i + 1);
         account_init(&a, name, ACCOUNT_OAUTH, "x");
         sched_add_account(&w->sched, &a, false, T0);
+    }
+}
+
+/* The usage probe (§4.3): what /api/oauth/usage would say about every account. */
+static void probe(world_t *w, int64_t t)
+{
+    for (int i = 0; i < w->p.accounts; i++) {
+        const facct_t *a = &w->acct[i];
+        quota_probe_t pr;
+        quota_probe_init(&pr);
+        pr.session = a->w5.reset ? fmin(1, (double)a->w5.used / (double)a->w5.budget) : 0;
+        pr.session_reset_ms = a->w5.reset;
+        pr.weekly = a->w7.reset ? fmin(1, (double)a->w7.used / (double)a->w7.budget) : 0;
+        pr.weekly_reset_ms = a->w7.reset;
+        sched_on_probe(&w->sched, i, &pr, t);
     }
 }
 
@@ -703,7 +720,10 @@ static result_t run(const params_t *p, policy_kind_t kind)
         }
     }
     bool mp = kind == P_MAXPOOL || kind == P_MAXPOOL_TUNED;
-    if (mp) maxpool_init(w);
+    if (mp) {
+        maxpool_init(w);
+        if (p->probe_ms > 0) heap_push(&w->heap, T0, EV_PROBE, -1);
+    }
     schedule_arrival(w, T0);
     while (w->heap.n) {
         event_t e = heap_pop(&w->heap);
@@ -725,6 +745,10 @@ static result_t run(const params_t *p, policy_kind_t kind)
             break;
         case EV_DONE:
             done(w, &w->reqs[e.id], e.t);
+            break;
+        case EV_PROBE:
+            probe(w, e.t);
+            heap_push(&w->heap, e.t + p->probe_ms, EV_PROBE, -1);
             break;
         case EV_RESET5:
         case EV_RESET7:
@@ -769,7 +793,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: policy [--seed N] [--accounts N] [--days N] [--budget5h T] [--budget7d T]\n"
             "              [--load X (scales every session rate)] [--seeds N (average)]\n"
-            "              [--no-prior]\n");
+            "              [--probe-seconds N (maxpool's usage probe, 0 = off)] [--no-prior]\n");
 }
 
 int main(int argc, char **argv)
@@ -802,6 +826,8 @@ int main(int argc, char **argv)
             p.budget7d = strtoll(v, NULL, 10);
         else if (strcmp(a, "--load") == 0)
             load = strtod(v, NULL);
+        else if (strcmp(a, "--probe-seconds") == 0)
+            p.probe_ms = strtoll(v, NULL, 10) * SEC;
         else if (strcmp(a, "--seeds") == 0)
             seeds = (int)strtol(v, NULL, 10);
         else {
