@@ -100,7 +100,9 @@ typedef struct sched_incident {
     int status;        /* 429 or 529 */
 } sched_incident_t;
 
-/* What the proxy knows about one request (§3.6); sched updates the lower part. */
+/* What the proxy knows about one request (§3.6); sched updates the lower part. The strings
+ * are borrowed: they must outlive the request (sched copies the session key only into its
+ * binding). */
 typedef struct sched_request {
     /* Filled by the caller. */
     const char *model;   /* JSON model, or NULL */
