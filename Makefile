@@ -41,7 +41,7 @@ UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all test unit e2e asan fuzz fuzz-smoke fmt lint install clean demo bench bench-policy help
+.PHONY: all test unit e2e asan fuzz fuzz-smoke fmt lint install clean demo bench help
 all: maxpool
 
 ifeq ($(BUILD),build)
@@ -111,6 +111,7 @@ $(BUILD)/bench/policy: bench/policy/policy.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDFLAGS) $(LDLIBS)
+.PHONY: bench-policy
 bench-policy: $(BUILD)/bench/policy
 	@$(BUILD)/bench/policy $(POLICY_ARGS)
 
