@@ -392,3 +392,65 @@ Test(sched_select, probe_proves_a_near_reset_and_unlocks_prereset)
     sched_release(&s, 0, &r, NOW + SEC);
     sched_free(&s);
 }
+
+Test(sched_select, rebalance_score_gap_rule)
+{
+    /* Bound account hot (5h 0.70 ≥ 0.65) and burning its week early (pace worse), but below
+     * the hard triggers (5h < 0.85, weekly < reserve). */
+    for (int variant = 0; variant < 2; variant++) {
+        sched_t s;
+        fx_init(&s, 2, NULL);
+        cr_assert_eq(fx_serve(&s, "m", "s", NOW), 0);
+        fx_quota(&s, 0, 0.70, 0, 0.80, NOW + (int64_t)(0.9 * 7 * DAY), "allowed");
+        if (variant == 1) /* b only moderately better: gap rule fails, the session stays */
+            fx_quota(&s, 1, 0.50, 0, QUOTA_UNKNOWN, 0, "");
+        double bs = sched_score(&s, 0, 1, QUOTA_FAMILY_NONE, 0, NOW + SEC);
+        double cs = sched_score(&s, 1, 1, QUOTA_FAMILY_NONE, 0, NOW + SEC);
+        bool move = cs <= 0.5 * bs && bs - cs >= 0.5;
+        cr_assert_eq(move, variant == 0, "variant %d: bound %.2f best %.2f", variant, bs, cs);
+        cr_assert_eq(fx_serve(&s, "m", "s", NOW + SEC), variant == 0 ? 1 : 0);
+        sched_free(&s);
+    }
+}
+
+Test(sched_select, rebalance_hard_triggers)
+{
+    sched_t s;
+    fx_init(&s, 2, NULL);
+    cr_assert_eq(fx_serve(&s, "m", "s", NOW), 0);
+    /* Weekly reserve on the bound account: move to the healthy one. */
+    fx_quota(&s, 0, 0.1, 0, 0.86, NOW + DAY, "allowed");
+    cr_assert_eq(fx_serve(&s, "m", "s", NOW + SEC), 1);
+    /* A queue-admitted request never migrates. */
+    fx_quota(&s, 1, 0.1, 0, 0.86, NOW + DAY, "allowed");
+    fx_quota(&s, 0, 0.1, 0, 0.1, NOW + DAY, "allowed");
+    sched_request_t r = fx_req("m", "s");
+    r.queue_admitted = true;
+    sched_pick_t p;
+    cr_assert_eq(sched_select(&s, &r, NOW + 2 * SEC, &p), 1);
+    sched_release(&s, 1, &r, NOW + 2 * SEC);
+    /* No healthy candidate (the other is in reserve too): stay. */
+    fx_quota(&s, 0, 0.1, 0, 0.87, NOW + DAY, "allowed");
+    cr_assert_eq(fx_serve(&s, "m", "s", NOW + 3 * SEC), 1);
+    sched_free(&s);
+}
+
+Test(sched_select, oracle_repolls_critical_and_prefers_soonest)
+{
+    sched_t s;
+    fx_init(&s, 2, NULL);
+    sched_request_t r = fx_req("m", NULL);
+    sched_cause_t c;
+    /* Critical but blocked by a cooldown: the cooldown is the later blocker. */
+    fx_quota(&s, 0, QUOTA_UNKNOWN, 0, 0.96, NOW + 3 * DAY, "allowed");
+    s.accts[0].cooldown_until_ms = NOW + 2 * MIN;
+    s.accts[1].status = ACCOUNT_THROTTLED;
+    s.accts[1].rate_limited_until_ms = NOW + 5 * MIN;
+    cr_assert_eq(sched_next_retry(&s, &r, NOW, &c), 2 * MIN);
+    cr_assert_eq(c, SCHED_CAUSE_COOLDOWN);
+    /* Disabled / error accounts never contribute. */
+    s.accts[0].status = ACCOUNT_ERROR;
+    cr_assert_eq(sched_next_retry(&s, &r, NOW, &c), 5 * MIN);
+    cr_assert_eq(c, SCHED_CAUSE_RATE_LIMITED);
+    sched_free(&s);
+}
