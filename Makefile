@@ -119,6 +119,15 @@ bench: maxpool
 	@scripts/install-deps --bench
 	@bench/run
 
+# The scheduling-policy simulator (docs/routing.md): `make bench-policy POLICY_ARGS="--seed 7"`.
+$(BUILD)/bench/policy: bench/policy/policy.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDFLAGS) $(LDLIBS)
+.PHONY: bench-policy
+bench-policy: $(BUILD)/bench/policy
+	@$(BUILD)/bench/policy $(POLICY_ARGS)
+
 FMT_FILES = $(shell git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c')
 fmt:
 	clang-format -i $(FMT_FILES)

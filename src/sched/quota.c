@@ -18,6 +18,73 @@ void quota_init(quota_t *q)
     q->tokens_limit = q->tokens_remaining = -1;
     q->requests_limit = q->requests_remaining = -1;
     q->generic_limit = q->generic_remaining = -1;
+    for (int f = 0; f < QUOTA_FAMILIES; f++)
+        q->scoped[f].utilization = QUOTA_UNKNOWN;
+    q->provider_ses = q->provider_wk = QUOTA_UNKNOWN;
+}
+
+quota_family_t quota_family(const char *model)
+{
+    if (!model) return QUOTA_FAMILY_NONE;
+    char low[128];
+    size_t n = 0;
+    for (; model[n] && n + 1 < sizeof low; n++)
+        low[n] = (char)((model[n] >= 'A' && model[n] <= 'Z') ? model[n] + 32 : model[n]);
+    low[n] = '\0';
+    if (strstr(low, "fable") || strstr(low, "mythos")) return QUOTA_FAMILY_FABLE;
+    if (strstr(low, "opus")) return QUOTA_FAMILY_OPUS;
+    if (strstr(low, "sonnet")) return QUOTA_FAMILY_SONNET;
+    if (strstr(low, "haiku")) return QUOTA_FAMILY_HAIKU;
+    return QUOTA_FAMILY_NONE;
+}
+
+static const char *const FAMILY_NAMES[QUOTA_FAMILIES] = {"", "fable", "opus", "sonnet", "haiku"};
+
+const char *quota_family_name(quota_family_t f)
+{
+    return f > 0 && f < QUOTA_FAMILIES ? FAMILY_NAMES[f] : "";
+}
+
+quota_family_t quota_family_by_name(const char *name)
+{
+    for (int f = 1; name && f < QUOTA_FAMILIES; f++)
+        if (strcmp(name, FAMILY_NAMES[f]) == 0) return (quota_family_t)f;
+    return QUOTA_FAMILY_NONE;
+}
+
+void quota_set_scoped(quota_t *q, quota_family_t f, double utilization, int64_t reset_ms,
+                      bool reactive)
+{
+    if (f <= QUOTA_FAMILY_NONE || f >= QUOTA_FAMILIES) return;
+    struct quota_scoped *e = &q->scoped[f];
+    e->utilization = utilization < 0 ? 0 : utilization > 1 ? 1 : utilization;
+    e->reset_ms = reset_ms;
+    e->active = true;
+    e->reactive = reactive;
+}
+
+bool quota_scoped_benched(const quota_t *q, quota_family_t f, double exhausted)
+{
+    if (f <= QUOTA_FAMILY_NONE || f >= QUOTA_FAMILIES) return false;
+    const struct quota_scoped *e = &q->scoped[f];
+    return e->utilization != QUOTA_UNKNOWN && e->active && e->utilization >= exhausted;
+}
+
+static double used_fraction(int64_t limit, int64_t remaining)
+{
+    if (limit <= 0 || remaining < 0) return QUOTA_UNKNOWN;
+    double u = 1.0 - (double)remaining / (double)limit;
+    return u < 0 ? 0 : u > 1 ? 1 : u;
+}
+
+double quota_tokens_used(const quota_t *q)
+{
+    return used_fraction(q->tokens_limit, q->tokens_remaining);
+}
+
+double quota_requests_used(const quota_t *q)
+{
+    return used_fraction(q->requests_limit, q->requests_remaining);
 }
 
 static const char *find(const quota_header_t *h, size_t n, const char *name)
@@ -231,6 +298,24 @@ int quota_expire(quota_t *q, int64_t now_ms)
         q->resets_at_ms = 0;
         ev |= QUOTA_RESET_API;
     }
+    for (int f = 1; f < QUOTA_FAMILIES; f++) {
+        struct quota_scoped *e = &q->scoped[f];
+        if (e->utilization != QUOTA_UNKNOWN && e->reset_ms && e->reset_ms <= now_ms) {
+            memset(e, 0, sizeof *e);
+            e->utilization = QUOTA_UNKNOWN;
+            ev |= QUOTA_RESET_SCOPED;
+        }
+    }
+    if (q->provider_ses_reset_ms && q->provider_ses_reset_ms <= now_ms) {
+        q->provider_ses = QUOTA_UNKNOWN;
+        q->provider_ses_reset_ms = 0;
+        ev |= QUOTA_RESET_PROVIDER;
+    }
+    if (q->provider_wk_reset_ms && q->provider_wk_reset_ms <= now_ms) {
+        q->provider_wk = QUOTA_UNKNOWN;
+        q->provider_wk_reset_ms = 0;
+        ev |= QUOTA_RESET_PROVIDER;
+    }
     return ev;
 }
 
@@ -238,4 +323,37 @@ bool quota_rejected(const quota_t *q)
 {
     return strcmp(q->unified_status, "rejected") == 0 &&
            (q->unified5h >= 0.999 || q->unified7d >= 0.999);
+}
+
+void quota_probe_init(quota_probe_t *p)
+{
+    memset(p, 0, sizeof *p);
+    p->session = p->weekly = QUOTA_UNKNOWN;
+}
+
+void quota_apply_probe(quota_t *q, const quota_probe_t *p, int64_t now_ms)
+{
+    if (p->session >= 0) {
+        q->unified5h = clamp01(p->session);
+        q->unified5h_reset_ms = p->session_reset_ms ? p->session_reset_ms : now_ms + H5_MS;
+    }
+    if (p->weekly >= 0) {
+        q->unified7d = clamp01(p->weekly);
+        q->unified7d_reset_ms = p->weekly_reset_ms ? p->weekly_reset_ms : now_ms + D7_MS;
+    }
+    q->weekly_absent = p->weekly < 0;
+    for (size_t i = 0; i < p->n_scoped && i < QUOTA_FAMILIES; i++) {
+        const struct quota_probe_scoped *e = &p->scoped[i];
+        if (e->family <= QUOTA_FAMILY_NONE || e->family >= QUOTA_FAMILIES || e->utilization < 0)
+            continue;
+        struct quota_scoped *cur = &q->scoped[e->family];
+        bool reactive_bench = cur->utilization >= 0 && cur->reactive && cur->active &&
+                              cur->reset_ms > now_ms && e->utilization < cur->utilization;
+        if (reactive_bench) continue;
+        quota_set_scoped(q, e->family, e->utilization, e->reset_ms ? e->reset_ms : now_ms + D7_MS,
+                         false);
+        cur->active = e->active;
+        snprintf(cur->severity, sizeof cur->severity, "%s", e->severity);
+    }
+    q->last_probe_ok_ms = now_ms;
 }

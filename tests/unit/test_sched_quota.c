@@ -106,3 +106,35 @@ Test(quota, api_key_and_generic_buckets)
     cr_assert_eq(quota_expire(&q, NOW + 60000), QUOTA_RESET_API);
     cr_assert_eq(q.tokens_remaining, -1);
 }
+
+Test(quota, usage_probe)
+{
+    quota_t q;
+    quota_init(&q);
+    quota_probe_t p;
+    quota_probe_init(&p);
+    p.session = 0.4;
+    p.session_reset_ms = NOW + 3600000;
+    p.scoped[0] = (struct quota_probe_scoped){.family = QUOTA_FAMILY_OPUS,
+                                              .utilization = 0.5,
+                                              .reset_ms = NOW + 86400000,
+                                              .active = true};
+    p.n_scoped = 1;
+    quota_apply_probe(&q, &p, NOW);
+    cr_assert_float_eq(q.unified5h, 0.4, 1e-12);
+    cr_assert_eq(q.unified7d, QUOTA_UNKNOWN);
+    cr_assert(q.weekly_absent); /* no weekly bucket: the plan has no weekly cap */
+    cr_assert_eq(q.last_probe_ok_ms, NOW);
+    cr_assert_float_eq(q.scoped[QUOTA_FAMILY_OPUS].utilization, 0.5, 1e-12);
+    /* A weekly bucket without a reset expires by the A4 default. */
+    p.weekly = 0.3;
+    quota_apply_probe(&q, &p, NOW);
+    cr_assert_not(q.weekly_absent);
+    cr_assert_eq(q.unified7d_reset_ms, NOW + 7 * 86400000LL);
+    /* A reactive scoped bench from a 429 is not lowered by a poll while it lasts. */
+    quota_set_scoped(&q, QUOTA_FAMILY_OPUS, 1.0, NOW + 7200000, true);
+    quota_apply_probe(&q, &p, NOW + 1000);
+    cr_assert_float_eq(q.scoped[QUOTA_FAMILY_OPUS].utilization, 1.0, 1e-12);
+    quota_apply_probe(&q, &p, NOW + 7200000);
+    cr_assert_float_eq(q.scoped[QUOTA_FAMILY_OPUS].utilization, 0.5, 1e-12);
+}
