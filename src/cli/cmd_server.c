@@ -7,6 +7,7 @@
 #include "proxy/proxy.h"
 #include "store/config.h"
 #include "store/options.h"
+#include "store/schedopts.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -70,6 +71,16 @@ static account_t *load_accounts(json_t *cfg, size_t *n_out, size_t *listed)
         if (ah && strcmp(ah, "authorization") == 0) a->bearer = true;
         if (t == ACCOUNT_PROVIDER || json_is_true(json_object_get(e, "stripBetaHeaders")))
             a->strip_beta = true;
+        json_t *cap = json_object_get(e, "capUtilization");
+        if (json_is_number(cap)) {
+            double c = json_number_value(cap);
+            if (c > 0 && c < 1) a->cap_utilization = c;
+            else log_msg("Ignoring capUtilization %g of \"%s\" (must be between 0 and 1)", c, name);
+        }
+        json_t *prio = json_object_get(e, "priority");
+        if (json_is_integer(prio)) a->priority = (int)json_integer_value(prio);
+        const char *prov = json_string_value(json_object_get(e, "provider"));
+        if (prov) snprintf(a->provider, sizeof a->provider, "%s", prov);
     }
     *n_out = k;
     return accts;
@@ -173,7 +184,12 @@ int cmd_server(int argc, char **argv)
         return 1;
     }
 
+    sched_options_t sopt;
+    schedopts_from_config(cfg, &sopt);
+    char *state_path = config_state_path(path);
     proxy_settings_t s = {
+        .sched = &sopt,
+        .state_path = state_path,
         .host = options_get_string(cfg, "proxy.host"),
         .port = (int)options_get_int(cfg, "proxy.port"),
         .api_key = options_get_string(cfg, "proxy.apiKey"),
@@ -182,12 +198,9 @@ int cmd_server(int argc, char **argv)
         .log_dir = cli_arg_value(argc, argv, "--log-to"),
         .max_body_bytes = (size_t)options_get_int(cfg, "limits.maxBodyBytes"),
         .max_buffered_bytes = (size_t)options_get_int(cfg, "limits.maxBufferedBytes"),
-        .retry_buffer_bytes = (size_t)options_get_int(cfg, "retry.maxRetryBufferBytes"),
-        .max_attempts = (int)options_get_int(cfg, "retry.maxAttemptsPerRequest"),
         .ttfb_ms = env_ms("MAXPOOL_TTFB_MS", 120000, 5000),
         .idle_ms = env_ms("MAXPOOL_STREAM_IDLE_MS", 240000, 30000),
         .drain_timeout_ms = (uint64_t)options_get_int(cfg, "shutdown.drainTimeoutMs"),
-        .switch_threshold = options_get_double(cfg, "switchThreshold"),
     };
     if (s.drain_timeout_ms < 1000) s.drain_timeout_ms = 1000;
     if (s.log_dir) fileio_mkdirs(s.log_dir);
@@ -195,7 +208,9 @@ int cmd_server(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     server_run_t r = {.loop = uv_default_loop(), .drain_ms = s.drain_timeout_ms};
     char *err = NULL;
-    if (proxy_start(r.loop, &s, accts, n, &r.px, &err) != 0) {
+    int started = proxy_start(r.loop, &s, accts, n, &r.px, &err);
+    free(state_path);
+    if (started != 0) {
         fprintf(stderr, "%s\n", err);
         free(err);
         json_decref(cfg);
@@ -229,6 +244,7 @@ int cmd_server(int argc, char **argv)
 
     /* Exit path: close what is left so sanitizers see a clean heap on a normal exit. */
     int code = r.exit_code;
+    proxy_save_state(r.px);
     if (code == 0) {
         proxy_free(r.px);
         uv_walk(r.loop, close_walk, NULL);

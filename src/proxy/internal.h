@@ -5,24 +5,28 @@
 #include "http/server.h"
 #include "http/upstream.h"
 #include "proxy/proxy.h"
+#include "sched/sched.h"
 
 struct proxy {
     uv_loop_t *loop;
     proxy_settings_t s; /* strings owned (copied) */
     http_server_t *srv;
     upstream_t *up;
-    account_t *accts;
-    size_t naccts;
-    size_t cursor;         /* rotation position */
-    int current;           /* last selected account, -1 before the first */
+    sched_t sched;         /* accounts, sessions, throttle: every routing decision */
     size_t buffered_bytes; /* request bodies held by requests in flight */
     size_t active;         /* proxied requests in flight */
     uint64_t next_id;
     bool draining;
-    bool srv_closed; /* the listener and every client connection are closed */
+    bool srv_closed; /* every client connection is gone (http_server_stop finished) */
     void (*on_drained)(void *ud);
     void *drained_ud;
-    char worker[24]; /* x-maxpool-worker value */
+    uv_timer_t tick;         /* sched_tick and the state file */
+    int64_t state_gen;       /* state file generation last seen */
+    int64_t state_saved_ms;  /* last state write */
+    bool state_writing;      /* a write is in the thread pool */
+    bool tick_on;            /* tick is initialised (closed in proxy_free) */
+    bool free_pending;       /* proxy_free ran while a state write was in flight */
+    char worker[24];         /* x-maxpool-worker value */
     http_header_t common[1];
 };
 
@@ -32,6 +36,8 @@ void proxy_request_begin(proxy_t *px, http_req_t *req);
 void proxy_token_relay(proxy_t *px, http_req_t *req);
 /* Called when a proxied request finished; fires on_drained when the last one ends. */
 void proxy_request_ended(proxy_t *px);
+/* Prints the scheduler's pending events to the log. */
+void proxy_log_events(proxy_t *px);
 
 /* Replaces the first "model":"…" value of json[0..n) with model, appending the result to
  * out. Returns 1 if a value was replaced, 0 if none was found (out gets the input as is). */

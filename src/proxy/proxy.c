@@ -6,6 +6,7 @@
 #include "core/xalloc.h"
 #include "proxy/headers.h"
 #include "proxy/internal.h"
+#include "store/state.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -130,17 +131,10 @@ static void serve_status(proxy_t *px, http_req_t *req)
         http_resp_error(req, 401, "authentication_error", "Invalid proxy API key");
         return;
     }
-    status_input_t in = {
-        .accts = px->accts,
-        .naccts = px->naccts,
-        .current = px->current,
-        .routing_mode = "automatic",
-        .switch_threshold = px->s.switch_threshold,
-        .global_in_flight = px->active,
-        .now_ms = clock_now_ms(),
-        .version = MAXPOOL_VERSION,
-    };
-    char *doc = status_render(&in);
+    int64_t now = clock_now_ms();
+    sched_tick(&px->sched, now);
+    proxy_log_events(px);
+    char *doc = status_render(&px->sched, now, MAXPOOL_VERSION);
     http_resp_send(req, 200, "application/json", doc, strlen(doc));
     free(doc);
 }
@@ -180,6 +174,80 @@ static void maybe_drained(proxy_t *px)
     }
 }
 
+void proxy_log_events(proxy_t *px)
+{
+    sched_event_t ev;
+    while (sched_event_pop(&px->sched, &ev)) log_msg("%s", ev.msg);
+}
+
+/* ---- the state file (§2.8) ------------------------------------------------------------- */
+
+typedef struct state_job {
+    uv_work_t work;
+    proxy_t *px;
+    json_t *quota;
+    char *path;
+    int64_t gen;
+    int rc;
+    char *err;
+} state_job_t;
+
+static void state_job_run(uv_work_t *w)
+{
+    state_job_t *j = w->data;
+    /* Locks and fsyncs: never on the loop thread. */
+    j->rc = state_save_quota(j->path, j->quota, &j->gen, &j->err);
+}
+
+static void state_job_done(uv_work_t *w, int status)
+{
+    state_job_t *j = w->data;
+    proxy_t *px = j->px;
+    px->state_writing = false;
+    if (j->rc == 0) px->state_gen = j->gen;
+    else if (j->rc == STATE_STALE) log_msg("State file is newer on disk; not overwriting it");
+    else if (j->err) log_msg("Could not write the state file: %s", j->err);
+    free(j->err);
+    free(j->path);
+    json_decref(j->quota);
+    free(j);
+    if (px->free_pending) free(px);
+}
+
+static void state_save_async(proxy_t *px)
+{
+    if (!px->s.state_path || px->state_writing) return;
+    state_job_t *j = xcalloc(1, sizeof *j);
+    j->px = px;
+    j->quota = state_quota_array(&px->sched);
+    j->path = xstrdup(px->s.state_path);
+    j->gen = px->state_gen;
+    j->work.data = j;
+    px->state_writing = true;
+    uv_queue_work(px->loop, &j->work, state_job_run, state_job_done);
+}
+
+void proxy_save_state(proxy_t *px)
+{
+    if (!px->s.state_path) return;
+    char *err = NULL;
+    int rc = state_save(px->s.state_path, &px->sched, &px->state_gen, &err);
+    if (rc < 0 && err) log_msg("Could not write the state file: %s", err);
+    free(err);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    proxy_t *px = t->data;
+    int64_t now = clock_now_ms();
+    sched_tick(&px->sched, now);
+    proxy_log_events(px);
+    if (now - px->state_saved_ms >= 60000) {
+        px->state_saved_ms = now;
+        state_save_async(px);
+    }
+}
+
 void proxy_request_ended(proxy_t *px)
 {
     px->active--;
@@ -200,10 +268,21 @@ int proxy_start(uv_loop_t *loop, const proxy_settings_t *s, account_t *accts, si
     px->s.network_proxy = s->network_proxy ? xstrdup(s->network_proxy) : NULL;
     px->s.log_dir = s->log_dir ? xstrdup(s->log_dir) : NULL;
     if (!px->s.max_buffered_bytes) px->s.max_buffered_bytes = 512u << 20;
-    if (!px->s.retry_buffer_bytes) px->s.retry_buffer_bytes = 10u << 20;
-    px->accts = accts;
-    px->naccts = n;
-    px->current = -1;
+    px->s.state_path = s->state_path ? xstrdup(s->state_path) : NULL;
+    sched_options_t defaults;
+    sched_options_default(&defaults);
+    sched_init(&px->sched, s->sched ? s->sched : &defaults);
+    int64_t now = clock_now_ms();
+    for (size_t i = 0; i < n; i++) sched_add_account(&px->sched, &accts[i], false, now);
+    free(accts);
+    if (px->s.state_path) {
+        char *serr0 = NULL;
+        if (state_load(px->s.state_path, &px->sched, now, &px->state_gen, &serr0) < 0 && serr0)
+            log_msg("Ignoring the state file: %s", serr0);
+        free(serr0);
+        proxy_log_events(px);
+    }
+    px->state_saved_ms = now;
     px->up = upstream_new(loop);
     if (!px->up) {
         *err = xstrdup("could not initialise libcurl");
@@ -241,6 +320,10 @@ int proxy_start(uv_loop_t *loop, const proxy_settings_t *s, account_t *accts, si
         proxy_free(px);
         return -1;
     }
+    uv_timer_init(loop, &px->tick);
+    px->tick.data = px;
+    uv_timer_start(&px->tick, tick_cb, 1000, 1000);
+    px->tick_on = true;
     *out = px;
     return 0;
 }
@@ -257,8 +340,8 @@ size_t proxy_active(const proxy_t *px)
 
 account_t *proxy_accounts(proxy_t *px, size_t *n)
 {
-    *n = px->naccts;
-    return px->accts;
+    *n = px->sched.n;
+    return px->sched.accts;
 }
 
 static void server_stopped(void *ud)
@@ -273,10 +356,19 @@ void proxy_drain(proxy_t *px, void (*on_drained)(void *ud), void *ud)
     px->draining = true;
     px->on_drained = on_drained;
     px->drained_ud = ud;
+    uv_timer_stop(&px->tick);
     if (px->srv) http_server_stop(px->srv, server_stopped, px);
     else
         px->srv_closed = true;
     maybe_drained(px);
+}
+
+static void proxy_closed(uv_handle_t *h)
+{
+    proxy_t *px = h->data;
+    /* A state write still in the thread pool frees px when it comes back. */
+    if (px->state_writing) px->free_pending = true;
+    else free(px);
 }
 
 void proxy_free(proxy_t *px)
@@ -284,13 +376,13 @@ void proxy_free(proxy_t *px)
     if (!px) return;
     if (px->up) upstream_free(px->up);
     if (px->srv) http_server_free(px->srv);
-    for (size_t i = 0; i < px->naccts; i++)
-        account_free(&px->accts[i]);
-    free(px->accts);
+    sched_free(&px->sched);
     free((char *)px->s.host);
     free((char *)px->s.api_key);
     free((char *)px->s.upstream);
     free((char *)px->s.network_proxy);
     free((char *)px->s.log_dir);
-    free(px);
+    free((char *)px->s.state_path);
+    if (px->tick_on) uv_close((uv_handle_t *)&px->tick, proxy_closed);
+    else free(px);
 }

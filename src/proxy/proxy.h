@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "sched/account.h"
+#include "sched/sched.h"
 
 typedef struct proxy_settings {
     const char *host;          /* proxy.host */
@@ -20,17 +20,18 @@ typedef struct proxy_settings {
     const char *log_dir;       /* --log-to DIR, or NULL */
     size_t max_body_bytes;     /* limits.maxBodyBytes */
     size_t max_buffered_bytes; /* limits.maxBufferedBytes: all request bodies held at once */
-    size_t retry_buffer_bytes; /* retry.maxRetryBufferBytes: larger bodies never fail over */
-    int max_attempts;          /* retry.maxAttemptsPerRequest; 0 = number of accounts */
     uint64_t ttfb_ms, idle_ms; /* §6.7 */
     uint64_t drain_timeout_ms; /* shutdown.drainTimeoutMs */
-    double switch_threshold;   /* shown in status */
+    const sched_options_t *sched; /* routing options, switchThreshold and retry.* included
+                                   * (NULL = the §5.9 defaults) */
+    const char *state_path;       /* <config>.state.json, or NULL for no state file */
 } proxy_settings_t;
 
 typedef struct proxy proxy_t;
 
-/* Starts listening; takes ownership of accts[0..n) (an xmalloc'd array). Returns 0, or -1
- * with a message for the user in *err (caller frees), e.g. the §3.1 EADDRINUSE text. */
+/* Starts listening; takes ownership of accts[0..n) (an xmalloc'd array; the accounts move
+ * into the scheduler) and restores quota from the state file. Returns 0, or -1 with a
+ * message for the user in *err (caller frees), e.g. the §3.1 EADDRINUSE text. */
 int proxy_start(uv_loop_t *loop, const proxy_settings_t *s, account_t *accts, size_t n,
                 proxy_t **out, char **err);
 /* The port actually bound. */
@@ -40,7 +41,9 @@ int proxy_port(const proxy_t *px);
 void proxy_drain(proxy_t *px, void (*on_drained)(void *ud), void *ud);
 /* Requests being served right now. */
 size_t proxy_active(const proxy_t *px);
-/* Frees everything (after drain, or to force exit). */
+/* Writes the state file now (blocking: for shutdown). */
+void proxy_save_state(proxy_t *px);
+/* Frees everything (after drain, or to force exit); the memory goes on the next loop run. */
 void proxy_free(proxy_t *px);
 
 /* The accounts, for status and tests (borrowed). */

@@ -1,8 +1,10 @@
-/* proxy/request — one proxied request from admission to the last byte (§3.4–§3.7).
+/* proxy/request — one proxied request from admission to the last byte (§3.4–§3.7, §6).
  *
- * States: SELECT (pick an account) → WAIT_HEAD (upstream transfer started) → RELAY (the
- * client response has started) → DONE. Failover happens only in WAIT_HEAD, while nothing
- * has been written to the client: the attempt is cancelled and the next account tried.
+ * States: SELECT (ask sched for an account) → WAIT_HEAD (upstream transfer started) →
+ * RELAY (the response is being relayed) → DONE. Every routing judgement is sched's
+ * (sched/sched.h): it leases an account in sched_select and the lease ends in exactly one
+ * of sched_on_response (RETRY/REFRESH/GIVE_UP), sched_on_failure, sched_on_complete or
+ * sched_release. Failover happens only while nothing has been written to the client.
  * Ownership: the preq lives until both the upstream transfer is over and the client
  * response ended (or the client left); preq_maybe_free() is the one place it is freed. */
 #include "core/clock.h"
@@ -15,14 +17,14 @@
 #include "proxy/reqlog.h"
 
 #include <jansson.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define ECHO_HOLD_MAX        (64 * 1024) /* §3.7: hold up to 64 KiB waiting for the model */
-#define JSON_BUFFER_MAX      (64u << 20) /* a non-streamed body larger than this is relayed as is */
+#define ECHO_HOLD_MAX (64 * 1024)   /* §3.7: hold up to 64 KiB waiting for the model */
+#define JSON_BUFFER_MAX (64u << 20) /* a non-streamed body larger than this is relayed as is */
+#define ERROR_BODY_MAX (64 * 1024)  /* error bodies are read whole to classify them (§6.3) */
 #define MAX_UPSTREAM_HEADERS 256
 
 typedef enum preq_state { PR_SELECT, PR_WAIT_HEAD, PR_RELAY, PR_DONE } preq_state_t;
@@ -30,9 +32,10 @@ typedef enum preq_state { PR_SELECT, PR_WAIT_HEAD, PR_RELAY, PR_DONE } preq_stat
 static const char *const STATE_NAMES[] = {"select", "wait_head", "relay", "done"};
 
 typedef enum relay_mode {
-    RELAY_RAW,  /* pass bytes through as they come */
-    RELAY_SSE,  /* event stream: usage on the side, model echo on the first event */
-    RELAY_JSON, /* buffer, echo the model, send with a length */
+    RELAY_RAW,   /* pass bytes through as they come */
+    RELAY_SSE,   /* event stream: usage on the side, model echo on the first event */
+    RELAY_JSON,  /* buffer, echo the model, send with a length */
+    RELAY_ERROR, /* status ≥ 400: read the (small) body, then let sched judge it */
 } relay_mode_t;
 
 typedef struct preq {
@@ -41,28 +44,29 @@ typedef struct preq {
     upstream_req_t *up;
     preq_state_t state;
     uint64_t id;
-    int acct; /* index of the account serving the current attempt, or -1 */
-    account_mask_t tried;
-    int attempts;
-    char *model; /* requested model, or NULL */
-    bool stream;
+    sched_request_t sr; /* what sched knows about this request */
+    int idx;            /* the leased account, or -1 */
+    bool leased;
+    char *model;   /* requested model, or NULL (sr.model points here) */
+    char *session; /* x-maxpool-session, or NULL (sr.session points here) */
+    char *profile; /* x-maxpool-profile lower-cased, or NULL */
     size_t body_len; /* counted in px->buffered_bytes */
     buf_t cred;      /* storage for the credential header of the current attempt */
     char *url;
     int status;
     relay_mode_t mode;
-    buf_t hold;  /* SSE bytes held for model echo, or the buffered JSON body */
-    buf_t rhead; /* RELAY_JSON: the filtered response head, "name\0value\0" pairs */
-    size_t rhead_n;
+    bool head_sent; /* the response head went to the client */
+    buf_t hold;     /* SSE bytes held (model echo, unfinished event), or a buffered body */
+    buf_t uhead;    /* the upstream head of the current attempt, "name\0value\0" pairs */
+    size_t uhead_n;
     bool echo_done;
     bool freeing;
+    const char *net_code; /* the code of the last network failure, for messages */
     sse_parser_t sse;
     uint64_t input_tokens, output_tokens;
     int64_t started_ms;
-    uv_timer_t retry;     /* next attempt on a clean stack (never from inside libcurl) */
-    reqlog_t *log;        /* --log-to record, or NULL */
-    const char *last_err; /* upstream_err_* of the last failed attempt */
-    char last_detail[128];
+    uv_timer_t retry; /* next attempt on a clean stack (never from inside libcurl) */
+    reqlog_t *log;    /* --log-to record, or NULL */
 } preq_t;
 
 static void attempt(preq_t *p);
@@ -77,25 +81,30 @@ static void set_state(preq_t *p, preq_state_t s)
 
 static account_t *cur_acct(preq_t *p)
 {
-    return p->acct >= 0 ? &p->px->accts[p->acct] : NULL;
+    return p->idx >= 0 ? &p->px->sched.accts[p->idx] : NULL;
 }
 
-/* Gives the account back: one in-flight slot fewer. */
-static void release_acct(preq_t *p, bool ok)
+/* ---- the lease ------------------------------------------------------------------------ */
+
+/* Ends the lease without judging the account (client left, attempt abandoned). */
+static void lease_release(preq_t *p)
 {
-    account_t *a = cur_acct(p);
-    if (!a) return;
-    a->in_flight--;
-    if (ok) {
-        a->completed++;
-        a->consecutive_failures = 0;
-    } else {
-        a->failed++;
-    }
-    a->input_tokens += p->input_tokens;
-    a->output_tokens += p->output_tokens;
-    a->last_response_ms = clock_mono_ms() - p->started_ms;
-    p->acct = -1;
+    if (!p->leased) return;
+    p->leased = false;
+    sched_release(&p->px->sched, p->idx, &p->sr, clock_now_ms());
+    proxy_log_events(p->px);
+}
+
+/* Ends the lease of a relayed response, counting its outcome and usage. */
+static void lease_complete(preq_t *p)
+{
+    if (!p->leased) return;
+    p->leased = false;
+    sched_usage_t u = {.status = p->status,
+                       .input_tokens = p->input_tokens,
+                       .output_tokens = p->output_tokens};
+    sched_on_complete(&p->px->sched, p->idx, &p->sr, &u, clock_now_ms());
+    proxy_log_events(p->px);
 }
 
 static void preq_closed(uv_handle_t *h)
@@ -107,13 +116,15 @@ static void preq_maybe_free(preq_t *p)
 {
     if (p->req || p->up || p->freeing) return;
     p->freeing = true;
-    release_acct(p, p->status > 0 && p->status < 400);
+    lease_release(p);
     p->px->buffered_bytes -= p->body_len;
     free(p->model);
+    free(p->session);
+    free(p->profile);
     free(p->url);
     buf_free(&p->cred);
     buf_free(&p->hold);
-    buf_free(&p->rhead);
+    buf_free(&p->uhead);
     sse_free(&p->sse);
     if (p->log) {
         if (p->log->text.len)
@@ -138,6 +149,7 @@ static void on_client_drain(http_req_t *req, void *ud)
 static void client_write(preq_t *p, const void *data, size_t n)
 {
     if (!p->req || n == 0) return;
+    p->sr.committed = true;
     http_resp_write(p->req, data, n);
     if (!http_resp_writable(p->req) && p->up) {
         upstream_req_pause(p->up);
@@ -153,34 +165,60 @@ static void client_end(preq_t *p)
     set_state(p, PR_DONE);
 }
 
+/* Rebuilds the stored upstream head as an array (strings point into p->uhead). */
+static size_t stored_head(preq_t *p, http_header_t *hv)
+{
+    const char *s = p->uhead.data;
+    for (size_t i = 0; i < p->uhead_n; i++) {
+        hv[i].name = s;
+        s += strlen(s) + 1;
+        hv[i].value = s;
+        s += strlen(s) + 1;
+    }
+    return p->uhead_n;
+}
+
+/* Sends the stored upstream head, filtered for the client (§3.7). */
+static void send_head(preq_t *p, int64_t content_length)
+{
+    if (!p->req || p->head_sent) return;
+    http_header_t in[MAX_UPSTREAM_HEADERS], out[MAX_UPSTREAM_HEADERS];
+    size_t n = stored_head(p, in);
+    size_t k = proxy_headers_downstream(in, n, out);
+    http_resp_start(p->req, p->status, out, k, content_length);
+    p->head_sent = true;
+}
+
 /* An error for the client: JSON before the response started, an SSE error event after. */
-static void client_error(preq_t *p, int status, const char *type, const char *message)
+static void client_error(preq_t *p, int status, const char *type, const char *message,
+                         int retry_after_s)
 {
     if (!p->req) return;
+    json_t *o = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", type,
+                          "message", message);
+    char *j = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
     if (!http_resp_started(p->req)) {
-        http_resp_error(p->req, status, type, message);
-        p->req = NULL;
-        set_state(p, PR_DONE);
-        return;
-    }
-    if (p->mode == RELAY_SSE) {
+        char ra[24];
+        snprintf(ra, sizeof ra, "%d", retry_after_s);
+        http_header_t hv[] = {{"content-type", "application/json"}, {"retry-after", ra}};
+        http_resp_start(p->req, status, hv, retry_after_s > 0 ? 2 : 1, (int64_t)strlen(j));
+        http_resp_write(p->req, j, strlen(j));
+        client_end(p);
+    } else if (p->mode == RELAY_SSE) {
         buf_t b;
         buf_init(&b, 0);
-        json_t *o = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", type,
-                              "message", message);
-        char *j = json_dumps(o, JSON_COMPACT);
         buf_printf(&b, "event: error\ndata: %s\n\n", j);
-        free(j);
-        json_decref(o);
         client_write(p, b.data, b.len);
         buf_free(&b);
         client_end(p);
-        return;
+    } else {
+        /* A plain body cannot carry an error after its head: cut the connection instead. */
+        http_resp_abort(p->req);
+        p->req = NULL;
+        set_state(p, PR_DONE);
     }
-    /* A plain body cannot carry an error after its head: cut the connection instead. */
-    http_resp_abort(p->req);
-    p->req = NULL;
-    set_state(p, PR_DONE);
+    free(j);
 }
 
 static void on_client_close(http_req_t *req, void *ud)
@@ -192,162 +230,191 @@ static void on_client_close(http_req_t *req, void *ud)
         upstream_req_cancel(p->up);
         p->up = NULL;
     }
-    log_msg("Client left on \"%s\" (%s)", cur_acct(p) ? cur_acct(p)->name : "-",
-            p->state == PR_RELAY ? "mid-response — output already sent"
-                                 : "still waiting, nothing sent");
+    double secs = (double)(clock_mono_ms() - p->started_ms) / 1000.0;
+    log_msg("Client left after %.1fs on \"%s\" (%s)", secs, cur_acct(p) ? cur_acct(p)->name : "-",
+            p->sr.committed ? "mid-response — output already sent"
+                            : "still waiting, nothing sent");
     set_state(p, PR_DONE);
     preq_maybe_free(p);
 }
 
 /* ---- usage on the side (§3.7) ---------------------------------------------------------- */
 
+static void read_usage(preq_t *p, const char *usage, size_t un, bool input, bool output)
+{
+    const char *t;
+    size_t tn;
+    int64_t x;
+    if (input && jscan_get(usage, un, "input_tokens", &t, &tn) == 0 &&
+        jscan_int64(t, tn, &x) == 0 && x >= 0)
+        p->input_tokens = (uint64_t)x;
+    /* Output tokens are cumulative in a stream: keep the running maximum. */
+    if (output && jscan_get(usage, un, "output_tokens", &t, &tn) == 0 &&
+        jscan_int64(t, tn, &x) == 0 && x >= 0 && (uint64_t)x > p->output_tokens)
+        p->output_tokens = (uint64_t)x;
+}
+
 static void usage_event(void *ud, const sse_event_t *ev)
 {
     preq_t *p = ud;
-    const char *v;
-    size_t vn;
+    const char *v, *msg;
+    size_t vn, mn;
     if (!ev->data_len) return;
     if (ev->event_len == 13 && memcmp(ev->event, "message_start", 13) == 0) {
-        const char *msg;
-        size_t mn;
         if (jscan_get(ev->data, ev->data_len, "message", &msg, &mn) == 0 &&
-            jscan_get(msg, mn, "usage", &v, &vn) == 0) {
-            const char *t;
-            size_t tn;
-            int64_t x;
-            if (jscan_get(v, vn, "input_tokens", &t, &tn) == 0 && jscan_int64(t, tn, &x) == 0)
-                p->input_tokens = (uint64_t)x;
-        }
+            jscan_get(msg, mn, "usage", &v, &vn) == 0)
+            read_usage(p, v, vn, true, true);
     } else if (ev->event_len == 13 && memcmp(ev->event, "message_delta", 13) == 0) {
-        if (jscan_get(ev->data, ev->data_len, "usage", &v, &vn) == 0) {
-            const char *t;
-            size_t tn;
-            int64_t x;
-            /* Cumulative: keep the running maximum. */
-            if (jscan_get(v, vn, "output_tokens", &t, &tn) == 0 && jscan_int64(t, tn, &x) == 0 &&
-                (uint64_t)x > p->output_tokens)
-                p->output_tokens = (uint64_t)x;
-        }
+        if (jscan_get(ev->data, ev->data_len, "usage", &v, &vn) == 0)
+            read_usage(p, v, vn, false, true);
     }
+}
+
+/* ---- what sched says ------------------------------------------------------------------- */
+
+static void retry_cb(uv_timer_t *t)
+{
+    attempt(t->data);
+}
+
+static void schedule_attempt(preq_t *p)
+{
+    /* Often inside libcurl's callbacks: start the next attempt on a new loop turn. */
+    set_state(p, PR_SELECT);
+    uv_timer_start(&p->retry, retry_cb, 0, 0);
+}
+
+/* Carries out a GIVE_UP outcome: the upstream's own answer, or the §6.10 error. The queue
+ * (§6.9) will take the requests whose cause allows holding. */
+static void give_up(preq_t *p, const sched_outcome_t *out)
+{
+    if (out->verbatim && !p->sr.committed && p->mode == RELAY_ERROR) {
+        send_head(p, (int64_t)p->hold.len);
+        client_write(p, p->hold.data, p->hold.len);
+        client_end(p);
+        return;
+    }
+    client_error(p, out->status ? out->status : 502,
+                 out->error_type ? out->error_type : "proxy_error", out->message,
+                 out->retry_after_s);
+}
+
+/* Acts on what sched decided about a finished attempt (the lease is already settled). */
+static void follow(preq_t *p, sched_action_t act, const sched_outcome_t *out)
+{
+    proxy_log_events(p->px);
+    switch (act) {
+    case SCHED_RETRY:
+    case SCHED_REFRESH: /* token refresh comes with the OAuth work; the pin retries once */
+        if (p->req && !p->sr.committed) {
+            schedule_attempt(p);
+            return;
+        }
+        break;
+    case SCHED_GIVE_UP:
+        give_up(p, out);
+        break;
+    case SCHED_RELAY:
+    case SCHED_PASS:
+        break;
+    }
+    preq_maybe_free(p);
+}
+
+/* The attempt failed without a usable response. */
+static void attempt_failed(preq_t *p, sched_fail_kind_t kind, const char *code)
+{
+    sched_outcome_t out;
+    memset(&out, 0, sizeof out);
+    if (!p->leased) {
+        preq_maybe_free(p);
+        return;
+    }
+    p->leased = false;
+    p->net_code = code;
+    sched_action_t act =
+        sched_on_failure(&p->px->sched, p->idx, &p->sr, kind, code, clock_now_ms(), &out);
+    if (kind == SCHED_FAIL_MIDSTREAM) {
+        proxy_log_events(p->px);
+        if (p->mode == RELAY_SSE && !p->echo_done) p->echo_done = true;
+        client_error(p, out.status ? out.status : 503,
+                     out.error_type ? out.error_type : "connection_unavailable", out.message, 0);
+        preq_maybe_free(p);
+        return;
+    }
+    follow(p, act, &out);
 }
 
 /* ---- upstream callbacks ------------------------------------------------------------------ */
 
-static bool failover_status(int status)
+static void store_head(preq_t *p, const http_header_t *h, size_t n)
 {
-    return status == 429 || status == 529 || status == 500 || status == 502 || status == 503 ||
-           status == 504;
-}
-
-static bool can_fail_over(preq_t *p)
-{
-    proxy_t *px = p->px;
-    int budget = px->s.max_attempts > 0 ? px->s.max_attempts : (int)px->naccts;
-    if (p->attempts >= budget) return false;
-    if (p->body_len > px->s.retry_buffer_bytes) return false;
-    return p->req && !http_resp_started(p->req);
-}
-
-/* Marks the account of a failed attempt per §5.11 (simplified until the scheduler lands). */
-static void penalise(preq_t *p, int status, int retry_after_s)
-{
-    account_t *a = cur_acct(p);
-    if (!a) return;
-    int64_t now = clock_now_ms();
-    a->last_status = status;
-    if (status == 429) {
-        int s = retry_after_s > 0 ? retry_after_s : 60;
-        a->cooldown_until_ms = now + (int64_t)s * 1000;
-        log_msg("Account \"%s\" rate limited for %ds", a->name, s);
-    } else if (status == 529) {
-        int s = retry_after_s > 0 && retry_after_s < 30 ? retry_after_s : 30;
-        a->cooldown_until_ms = now + (int64_t)s * 1000;
-        log_msg("Account \"%s\" overloaded (529); trying another account, back in %ds", a->name, s);
-    } else if (status >= 500) {
-        a->consecutive_failures++;
-        int f = a->consecutive_failures - 1;
-        int64_t ms = 30000LL << (f > 5 ? 5 : f);
-        if (ms > 900000) ms = 900000;
-        a->cooldown_until_ms = now + ms;
-        log_msg("Account \"%s\" cooling down for %llds after HTTP %d", a->name,
-                (long long)(ms / 1000), status);
-    } else {
-        a->cooldown_until_ms = now + 5000; /* network class (§5.11) */
+    buf_reset(&p->uhead);
+    p->uhead_n = 0;
+    for (size_t i = 0; i < n && i < MAX_UPSTREAM_HEADERS; i++) {
+        buf_append(&p->uhead, h[i].name, strlen(h[i].name) + 1);
+        buf_append(&p->uhead, h[i].value, strlen(h[i].value) + 1);
+        p->uhead_n++;
     }
 }
 
-static void retry_cb(uv_timer_t *t)
+/* Hands the stored head (and the parsed error, if any) to sched. */
+static sched_action_t judge(preq_t *p, const char *etype, const char *emsg, sched_outcome_t *out)
 {
-    preq_t *p = t->data;
-    if (!p->req) {
-        preq_maybe_free(p);
-        return;
+    http_header_t hv[MAX_UPSTREAM_HEADERS];
+    quota_header_t qh[MAX_UPSTREAM_HEADERS];
+    size_t n = stored_head(p, hv);
+    for (size_t i = 0; i < n; i++) {
+        qh[i].name = hv[i].name;
+        qh[i].value = hv[i].value;
     }
-    attempt(p);
+    sched_response_t r = {.status = p->status,
+                          .headers = qh,
+                          .n_headers = n,
+                          .error_type = etype,
+                          .error_message = emsg};
+    memset(out, 0, sizeof *out);
+    sched_action_t act = sched_on_response(&p->px->sched, p->idx, &p->sr, &r, clock_now_ms(), out);
+    if (act == SCHED_RETRY || act == SCHED_REFRESH || act == SCHED_GIVE_UP) p->leased = false;
+    return act;
 }
 
 static void on_up_head(upstream_req_t *u, int status, const http_header_t *h, size_t n, void *ud)
 {
     preq_t *p = ud;
-    account_t *a = cur_acct(p);
-    int64_t now = clock_now_ms();
-    int retry_after = 0;
-    if (a) {
-        /* Every response teaches us about the account, whatever its status (§4.1). */
-        quota_header_t qh[MAX_UPSTREAM_HEADERS];
-        size_t qn = n < MAX_UPSTREAM_HEADERS ? n : MAX_UPSTREAM_HEADERS;
-        for (size_t i = 0; i < qn; i++) {
-            qh[i].name = h[i].name;
-            qh[i].value = h[i].value;
-            if (strcasecmp(h[i].name, "retry-after") == 0)
-                retry_after = quota_parse_retry_after(h[i].value, now);
-        }
-        quota_apply_headers(&a->quota, qh, qn, now);
-        a->last_status = status;
-        a->last_used_ms = now;
-    }
     p->status = status;
+    store_head(p, h, n);
     if (p->log) reqlog_response(p->log, status, h, n);
-    /* The account is marked whether or not another one can take over: the last account
-     * of a request that answered 429 is as throttled as the first (§6.2). */
-    if (failover_status(status)) penalise(p, status, retry_after);
-    if (failover_status(status) && can_fail_over(p)) {
+    if (status >= 400) {
+        /* Read the error body first: a 429's message decides its scope (§6.3). */
+        p->mode = RELAY_ERROR;
+        return;
+    }
+    sched_outcome_t out;
+    sched_action_t act = judge(p, NULL, NULL, &out);
+    proxy_log_events(p->px);
+    if (act != SCHED_RELAY && act != SCHED_PASS) {
         upstream_req_cancel(u);
         p->up = NULL;
-        account_mask_add(&p->tried, (size_t)p->acct);
-        release_acct(p, false);
-        /* We are inside libcurl's header callback: start the next attempt on a new turn. */
-        set_state(p, PR_SELECT);
-        uv_timer_start(&p->retry, retry_cb, 0, 0);
+        follow(p, act, &out);
         return;
     }
     if (!p->req) return;
     set_state(p, PR_RELAY);
-
-    http_header_t out[MAX_UPSTREAM_HEADERS];
-    size_t k =
-        proxy_headers_downstream(h, n < MAX_UPSTREAM_HEADERS ? n : MAX_UPSTREAM_HEADERS, out);
     const char *ctype = "";
-    for (size_t i = 0; i < k; i++)
-        if (strcasecmp(out[i].name, "content-type") == 0) ctype = out[i].value;
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(h[i].name, "content-type") == 0) ctype = h[i].value;
     if (strstr(ctype, "text/event-stream")) {
+        /* The head waits for the first event: a stream that stalls before it can still fail
+         * over (§13 scenario 37). */
         p->mode = RELAY_SSE;
         p->echo_done = p->model == NULL;
     } else if (strstr(ctype, "json") && p->model) {
-        p->mode = RELAY_JSON;
+        p->mode = RELAY_JSON; /* the head waits for the body: its length changes */
     } else {
         p->mode = RELAY_RAW;
+        send_head(p, -1);
     }
-    if (p->mode == RELAY_JSON) {
-        /* The head waits for the body: its length changes with the echoed model. */
-        for (size_t i = 0; i < k; i++) {
-            buf_append(&p->rhead, out[i].name, strlen(out[i].name) + 1);
-            buf_append(&p->rhead, out[i].value, strlen(out[i].value) + 1);
-        }
-        p->rhead_n = k;
-        return;
-    }
-    http_resp_start(p->req, status, out, k, -1);
 }
 
 /* Sends the SSE bytes held for the model echo, rewritten if the model was found. */
@@ -398,10 +465,16 @@ static void relay_events(preq_t *p, const char *data, size_t n)
 static void on_up_body(upstream_req_t *u, const char *data, size_t n, void *ud)
 {
     preq_t *p = ud;
-    if (!p->req) return;
     if (p->log) reqlog_body(p->log, data, n);
+    if (p->mode == RELAY_ERROR) {
+        if (p->hold.len < ERROR_BODY_MAX)
+            buf_append(&p->hold, data, n < ERROR_BODY_MAX - p->hold.len ? n : ERROR_BODY_MAX - p->hold.len);
+        return;
+    }
+    if (!p->req) return;
     switch (p->mode) {
     case RELAY_SSE:
+        send_head(p, -1);
         sse_feed(&p->sse, data, n, usage_event, p);
         if (!p->echo_done) {
             buf_append(&p->hold, data, n);
@@ -411,28 +484,19 @@ static void on_up_body(upstream_req_t *u, const char *data, size_t n, void *ud)
         }
         break;
     case RELAY_JSON:
-        if (p->hold.len + n > JSON_BUFFER_MAX) {
-            /* Too big to rewrite: fall back to relaying what we have and the rest. */
-            p->mode = RELAY_RAW;
-        } else {
+        if (p->hold.len + n <= JSON_BUFFER_MAX) {
             buf_append(&p->hold, data, n);
             break;
         }
-        /* fall through */
+        /* Too big to rewrite: relay what we have and the rest as is. */
+        p->mode = RELAY_RAW;
+        send_head(p, -1);
+        client_write(p, p->hold.data, p->hold.len);
+        buf_reset(&p->hold);
+        client_write(p, data, n);
+        break;
     case RELAY_RAW:
-        if (!http_resp_started(p->req)) {
-            http_header_t hv[MAX_UPSTREAM_HEADERS];
-            const char *s = p->rhead.data;
-            for (size_t i = 0; i < p->rhead_n; i++) {
-                hv[i].name = s;
-                s += strlen(s) + 1;
-                hv[i].value = s;
-                s += strlen(s) + 1;
-            }
-            http_resp_start(p->req, p->status, hv, p->rhead_n, -1);
-            client_write(p, p->hold.data, p->hold.len);
-            buf_reset(&p->hold);
-        }
+    case RELAY_ERROR:
         client_write(p, data, n);
         break;
     }
@@ -445,20 +509,11 @@ static void finish_json(preq_t *p)
     buf_init(&out, 0);
     const char *v;
     size_t vn;
-    /* Usage of a non-streamed answer sits in its top-level "usage" object. */
-    if (p->hold.len && jscan_get(p->hold.data, p->hold.len, "usage", &v, &vn) == 0) {
-        const char *t;
-        size_t tn;
-        int64_t x;
-        if (jscan_get(v, vn, "input_tokens", &t, &tn) == 0 && jscan_int64(t, tn, &x) == 0)
-            p->input_tokens = (uint64_t)x;
-        if (jscan_get(v, vn, "output_tokens", &t, &tn) == 0 && jscan_int64(t, tn, &x) == 0)
-            p->output_tokens = (uint64_t)x;
-    }
-    if (jscan_get(p->hold.data ? p->hold.data : "", p->hold.len, "model", &v, &vn) == 0 &&
-        vn >= 2 && v[0] == '"') {
-        size_t off = (size_t)(v - p->hold.data);
-        buf_append(&out, p->hold.data, off + 1);
+    const char *body = p->hold.data ? p->hold.data : "";
+    if (jscan_get(body, p->hold.len, "usage", &v, &vn) == 0) read_usage(p, v, vn, true, true);
+    if (jscan_get(body, p->hold.len, "model", &v, &vn) == 0 && vn >= 2 && v[0] == '"') {
+        size_t off = (size_t)(v - body);
+        buf_append(&out, body, off + 1);
         json_t *js = json_string(p->model);
         char *enc = json_dumps(js, JSON_ENCODE_ANY);
         /* enc is "\"model\"": keep what is between the quotes. */
@@ -467,36 +522,57 @@ static void finish_json(preq_t *p)
         json_decref(js);
         buf_append(&out, v + vn - 1, p->hold.len - off - vn + 1);
     } else {
-        buf_append(&out, p->hold.data ? p->hold.data : "", p->hold.len);
+        buf_append(&out, body, p->hold.len);
     }
-    http_header_t hv[MAX_UPSTREAM_HEADERS];
-    const char *s = p->rhead.data;
-    for (size_t i = 0; i < p->rhead_n; i++) {
-        hv[i].name = s;
-        s += strlen(s) + 1;
-        hv[i].value = s;
-        s += strlen(s) + 1;
-    }
-    http_resp_start(p->req, p->status, hv, p->rhead_n, (int64_t)out.len);
+    send_head(p, (int64_t)out.len);
     client_write(p, out.data, out.len);
     buf_free(&out);
+}
+
+/* The status ≥ 400 answer is complete: parse its error and let sched decide (§6.2). */
+static void finish_error(preq_t *p)
+{
+    char etype[64] = "", emsg[512] = "";
+    const char *body = p->hold.data ? p->hold.data : "";
+    const char *e, *v;
+    size_t en, vn;
+    const char *obj = body;
+    size_t on = p->hold.len;
+    if (jscan_get(body, p->hold.len, "error", &e, &en) == 0 && en && e[0] == '{') {
+        obj = e;
+        on = en;
+    }
+    buf_t tmp;
+    buf_init(&tmp, 4096);
+    if (jscan_get(obj, on, "type", &v, &vn) == 0 && jscan_string(v, vn, &tmp) == 0)
+        snprintf(etype, sizeof etype, "%s", tmp.data ? tmp.data : "");
+    buf_reset(&tmp);
+    if (jscan_get(obj, on, "message", &v, &vn) == 0 && jscan_string(v, vn, &tmp) == 0)
+        snprintf(emsg, sizeof emsg, "%s", tmp.data ? tmp.data : "");
+    buf_free(&tmp);
+    sched_outcome_t out;
+    sched_action_t act = judge(p, etype[0] ? etype : NULL, emsg[0] ? emsg : NULL, &out);
+    if (act == SCHED_RELAY || act == SCHED_PASS) {
+        /* Passed through unchanged (§13 scenario 36): the body as the upstream sent it. */
+        send_head(p, (int64_t)p->hold.len);
+        client_write(p, p->hold.data, p->hold.len);
+        client_end(p);
+        lease_complete(p);
+        preq_maybe_free(p);
+        return;
+    }
+    follow(p, act, &out);
 }
 
 static const char TRUNCATED[] =
     "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":"
     "\"Upstream closed the stream before the response completed. Retry the message.\"}}\n\n";
 
-static const char CONNECTION_MSG[] =
-    "The connection to Claude dropped on every account maxpool tried (%s). This is not a quota "
-    "problem, and it is usually brief — sending the message again normally works. If it keeps "
-    "happening, the link between this machine and Anthropic is unstable.";
-
 static const char *err_code(const char *err)
 {
     if (err == upstream_err_connect) return "ECONNREFUSED";
     if (err == upstream_err_ttfb) return "UPSTREAM_TTFB";
     if (err == upstream_err_idle) return "UPSTREAM_IDLE";
-    if (err == upstream_err_closed) return "ECONNRESET";
     return "ECONNRESET";
 }
 
@@ -504,58 +580,49 @@ static void on_up_done(upstream_req_t *u, const char *err, const char *detail, v
 {
     preq_t *p = ud;
     p->up = NULL;
-    if (err && p->state == PR_WAIT_HEAD) {
-        /* Nothing reached the client: a network-class failure fails over (§6.2). */
-        p->last_err = err;
-        snprintf(p->last_detail, sizeof p->last_detail, "%s", detail ? detail : "");
-        log_msg("Account \"%s\": %s (%s)", cur_acct(p) ? cur_acct(p)->name : "-", err,
-                p->last_detail);
-        if (p->log) reqlog_error(p->log, "ERROR", p->last_detail[0] ? p->last_detail : err);
-        penalise(p, 0, 0);
-        if (cur_acct(p)) account_mask_add(&p->tried, (size_t)p->acct);
-        release_acct(p, false);
-        if (p->req && can_fail_over(p)) {
-            attempt(p);
-            return;
-        }
-        char msg[512];
-        snprintf(msg, sizeof msg, CONNECTION_MSG, err_code(err));
-        client_error(p, 503, "connection_unavailable", msg);
-        preq_maybe_free(p);
+    if (err) {
+        log_msg("Account \"%s\": %s%s%s", cur_acct(p) ? cur_acct(p)->name : "-", err,
+                detail && *detail ? ": " : "", detail ? detail : "");
+        if (p->log) reqlog_error(p->log, "ERROR", detail && *detail ? detail : err);
+        /* Before the first byte to the client it is a network failure (failover); after,
+         * the stream broke under the client (§6.5). */
+        attempt_failed(p, p->sr.committed ? SCHED_FAIL_MIDSTREAM : SCHED_FAIL_NETWORK,
+                       err_code(err));
+        return;
+    }
+    if (p->mode == RELAY_ERROR) {
+        finish_error(p);
         return;
     }
     if (!p->req) {
-        preq_maybe_free(p);
-        return;
-    }
-    if (err) {
-        /* Mid-stream failure (§6.5): cool the account, tell the client in-band. */
-        penalise(p, 0, 0);
-        p->status = 0;
-        if (p->mode == RELAY_SSE && !p->echo_done) flush_echo(p, true);
-        char msg[512];
-        snprintf(msg, sizeof msg, CONNECTION_MSG, err_code(err));
-        client_error(p, 503, "connection_unavailable", msg);
+        lease_release(p);
         preq_maybe_free(p);
         return;
     }
     switch (p->mode) {
     case RELAY_SSE:
+        send_head(p, -1);
         if (!p->echo_done) flush_echo(p, true);
         /* The held tail is either an unfinished event (replaced by the sentinel) or
-         * whitespace that belongs to the stream. */
-        if (sse_has_partial(&p->sse)) client_write(p, TRUNCATED, sizeof TRUNCATED - 1);
-        else
+         * whitespace (sent as is). */
+        if (sse_has_partial(&p->sse)) {
+            buf_reset(&p->hold);
+            client_write(p, TRUNCATED, sizeof TRUNCATED - 1);
+        } else {
             client_write(p, p->hold.data, p->hold.len);
+            buf_reset(&p->hold);
+        }
         break;
     case RELAY_JSON:
         finish_json(p);
         break;
     case RELAY_RAW:
-        if (!http_resp_started(p->req)) http_resp_start(p->req, p->status, NULL, 0, 0);
+    case RELAY_ERROR:
+        send_head(p, -1);
         break;
     }
     client_end(p);
+    lease_complete(p);
     preq_maybe_free(p);
 }
 
@@ -563,77 +630,129 @@ static const upstream_callbacks_t UPSTREAM_CB = {on_up_head, on_up_body, on_up_d
 
 /* ---- selection and sending ------------------------------------------------------------- */
 
-static void no_route(preq_t *p)
+/* No account can take the request now (§6.10 "no route"). The queue will hold these. */
+static void no_route(preq_t *p, const sched_pick_t *pick)
 {
-    proxy_t *px = p->px;
-    size_t enabled = 0;
-    int64_t soonest = 0, now = clock_now_ms();
-    for (size_t i = 0; i < px->naccts; i++) {
-        account_t *a = &px->accts[i];
-        if (!a->enabled) continue;
-        enabled++;
-        if (a->cooldown_until_ms > now && (!soonest || a->cooldown_until_ms < soonest))
-            soonest = a->cooldown_until_ms;
-    }
-    if (p->last_err) {
+    if (p->net_code) {
+        /* Every account we tried dropped the connection: say so, not "quota". */
+        sched_outcome_t out;
+        memset(&out, 0, sizeof out);
         char msg[512];
-        snprintf(msg, sizeof msg, CONNECTION_MSG, err_code(p->last_err));
-        client_error(p, 503, "connection_unavailable", msg);
+        snprintf(msg, sizeof msg,
+                 "The connection to Claude dropped on every account maxpool tried (%s). This "
+                 "is not a quota problem, and it is usually brief — sending the message again "
+                 "normally works. If it keeps happening, the link between this machine and "
+                 "Anthropic is unstable.",
+                 p->net_code);
+        client_error(p, 503, "connection_unavailable", msg, 0);
         return;
     }
-    int64_t wait_s = soonest ? (soonest - now + 999) / 1000 : 60;
-    if (wait_s < 1) wait_s = 1;
-    char msg[256], ra[24];
-    snprintf(msg, sizeof msg,
-             "No account can take this request — all %zu Claude account(s) are at their limit. "
-             "Retry in ~%llds.",
-             enabled, (long long)wait_s);
-    snprintf(ra, sizeof ra, "%lld", (long long)wait_s);
-    if (!p->req) return;
-    http_header_t hv[] = {{"retry-after", ra}};
-    json_t *o = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", "rate_limit_error",
-                          "message", msg);
-    char *body = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    http_header_t all[] = {hv[0], {"content-type", "application/json"}};
-    http_resp_start(p->req, 429, all, 2, (int64_t)strlen(body));
-    http_resp_write(p->req, body, strlen(body));
-    free(body);
-    client_end(p);
+    char msg[512];
+    sched_no_route_message(&p->px->sched, pick->retry_ms, pick->cause, msg, sizeof msg);
+    int64_t ra = pick->retry_ms == SCHED_NEVER ? 60 : (pick->retry_ms + 999) / 1000;
+    if (ra < 1) ra = 1;
+    client_error(p, 429, "rate_limit_error", msg, (int)ra);
 }
 
 static void attempt(preq_t *p)
 {
     proxy_t *px = p->px;
-    set_state(p, PR_SELECT);
-    int i = account_select_rotate(px->accts, px->naccts, &px->cursor, &p->tried, clock_now_ms());
-    if (i < 0) {
-        no_route(p);
+    if (!p->req) {
         preq_maybe_free(p);
         return;
     }
-    p->acct = i;
-    p->attempts++;
-    px->current = i;
-    account_t *a = &px->accts[i];
-    a->in_flight++;
+    set_state(p, PR_SELECT);
+    /* A new attempt starts clean: nothing of the last one's response survives. */
+    p->mode = RELAY_RAW;
+    p->status = 0;
+    p->head_sent = false;
+    p->echo_done = false;
+    buf_reset(&p->hold);
+    buf_reset(&p->uhead);
+    p->uhead_n = 0;
+    sse_free(&p->sse);
+    sse_init(&p->sse, 1u << 20);
+    p->input_tokens = p->output_tokens = 0;
+
+    sched_pick_t pick;
+    sched_select(&px->sched, &p->sr, clock_now_ms(), &pick);
+    proxy_log_events(px);
+    if (pick.idx < 0) {
+        no_route(p, &pick);
+        preq_maybe_free(p);
+        return;
+    }
+    p->idx = pick.idx;
+    p->leased = true;
+    account_t *a = &px->sched.accts[pick.idx];
     http_req_t *req = p->req;
     http_header_t *hv = xcalloc(req->nheaders + 1, sizeof *hv);
     size_t k = proxy_headers_upstream(req->headers, req->nheaders, a, hv, &p->cred);
     free(p->url);
     const char *base = a->upstream ? a->upstream : px->s.upstream;
     size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/')
-        bl--;
+    while (bl > 0 && base[bl - 1] == '/') bl--;
     p->url = xasprintf("%.*s%s", (int)bl, base, req->target);
     upstream_opts_t o = {.ttfb_ms = px->s.ttfb_ms, .idle_ms = px->s.idle_ms};
     if (p->log)
-        reqlog_request(p->log, a->name, p->attempts - 1, req->method, p->url, hv, k, req->body.data,
-                       req->body.len);
+        reqlog_request(p->log, a->name, p->sr.attempt, req->method, p->url, hv, k,
+                       req->body.data, req->body.len);
     set_state(p, PR_WAIT_HEAD);
     p->up = upstream_start(px->up, req->method, p->url, hv, k, req->body.data, req->body.len, &o,
                            &UPSTREAM_CB, p);
     free(hv);
+}
+
+/* A header value as a new trimmed string, or NULL when absent or empty. */
+static char *header_dup(const http_req_t *req, const char *name, const char *legacy, bool lower)
+{
+    const char *v = http_req_header(req, name);
+    if (!v && legacy) v = http_req_header(req, legacy);
+    if (!v) return NULL;
+    while (*v == ' ' || *v == '\t') v++;
+    size_t n = strlen(v);
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+    if (n == 0) return NULL;
+    char *s = xstrndup(v, n);
+    if (lower)
+        for (char *c = s; *c; c++)
+            if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+    return s;
+}
+
+/* Describes the request for sched (§3.6) without building a JSON tree. */
+static void describe(preq_t *p, const http_req_t *req)
+{
+    sched_request_init(&p->sr);
+    const char *body = req->body.data ? req->body.data : "";
+    size_t n = req->body.len;
+    const char *v;
+    size_t vn;
+    int64_t max_tokens = 0;
+    bool json = n > 0 && jscan_validate(body, n) == 0;
+    if (json) {
+        if (jscan_get(body, n, "model", &v, &vn) == 0 && v[0] == '"') {
+            buf_t m;
+            buf_init(&m, 4096);
+            if (jscan_string(v, vn, &m) == 0) p->model = buf_steal(&m, NULL);
+            buf_free(&m);
+        }
+        if (jscan_get(body, n, "stream", &v, &vn) == 0) p->sr.stream = jscan_truthy(v, vn);
+        if (jscan_get(body, n, "max_tokens", &v, &vn) == 0) jscan_int64(v, vn, &max_tokens);
+    }
+    bool thinking = json && (jscan_get(body, n, "thinking", &v, &vn) == 0 ||
+                             jscan_get(body, n, "effort", &v, &vn) == 0);
+    p->sr.model = p->model;
+    p->sr.weight = sched_weight(n, max_tokens, thinking);
+    p->sr.body_bytes = n;
+    p->sr.body_json = json;
+    p->sr.signed_thinking = thinking || (json && (jscan_has_type(body, n, "thinking") ||
+                                                  jscan_has_type(body, n, "redacted_thinking")));
+    p->sr.is_count_tokens = strncmp(req->path, "/v1/messages/count_tokens", 25) == 0;
+    p->session = header_dup(req, "x-maxpool-session", "x-teamclaude-session", false);
+    p->profile = header_dup(req, "x-maxpool-profile", "x-teamclaude-profile", true);
+    p->sr.session = p->session;
+    p->sr.profile = p->profile;
 }
 
 void proxy_request_begin(proxy_t *px, http_req_t *req)
@@ -642,14 +761,14 @@ void proxy_request_begin(proxy_t *px, http_req_t *req)
     p->px = px;
     p->req = req;
     p->id = ++px->next_id;
-    p->acct = -1;
+    p->idx = -1;
     p->started_ms = clock_mono_ms();
     p->body_len = req->body.len;
     px->buffered_bytes += p->body_len;
     px->active++;
     buf_init(&p->cred, 0);
     buf_init(&p->hold, 0);
-    buf_init(&p->rhead, 0);
+    buf_init(&p->uhead, 0);
     sse_init(&p->sse, 1u << 20);
     uv_timer_init(px->loop, &p->retry);
     p->retry.data = p;
@@ -659,18 +778,6 @@ void proxy_request_begin(proxy_t *px, http_req_t *req)
         buf_init(&p->log->text, 0);
         buf_init(&p->log->stream, 0);
     }
-
-    /* Describe (§3.6): only what routing and the relay need, without building a tree. */
-    const char *v;
-    size_t vn;
-    if (req->body.len && jscan_get(req->body.data, req->body.len, "model", &v, &vn) == 0 &&
-        v[0] == '"') {
-        buf_t m;
-        buf_init(&m, 4096);
-        if (jscan_string(v, vn, &m) == 0) p->model = buf_steal(&m, NULL);
-        buf_free(&m);
-    }
-    if (req->body.len && jscan_get(req->body.data, req->body.len, "stream", &v, &vn) == 0)
-        p->stream = jscan_truthy(v, vn);
+    describe(p, req);
     attempt(p);
 }
