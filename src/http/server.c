@@ -277,6 +277,7 @@ static void conn_start_linger(conn_t *c)
         return;
     }
     buf_free(&c->in);
+    conn_read_start(c); /* drain what the client still sends, and see its EOF */
     timer_set(c, SRV_LINGER_MS, on_linger_timeout);
 }
 
@@ -948,6 +949,12 @@ void http_resp_error(http_req_t *req, int status, const char *type, const char *
     body_json_error(&b, type, message);
     http_resp_send(req, status, "application/json", b.data, b.len);
     buf_free(&b);
+}
+
+void http_resp_set_close(http_req_t *req)
+{
+    conn_t *c = req_conn(req);
+    if (c->req_active && !c->resp_started) c->close_after = true;
 }
 
 bool http_resp_started(const http_req_t *req)

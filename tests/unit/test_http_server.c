@@ -228,6 +228,7 @@ static void echo(http_req_t *req)
                req->query, req->body.len, req->peer_local, req->keep_alive,
                (unsigned long long)req->id);
     buf_append(&b, req->body.data, req->body.len);
+    if (http_req_header(req, "x-close")) http_resp_set_close(req);
     const char *xt = http_req_header(req, "x-test");
     http_header_t hdrs[] = {{"x-echo", xt ? xt : "-"}, {"Content-Length", "999"}};
     http_resp_start(req, 200, hdrs, 2, (int64_t)b.len);
@@ -860,4 +861,28 @@ Test(http_server, stop_finishes_busy_response_then_closes)
     uv_run(&g_loop, UV_RUN_DEFAULT);
     http_server_free(g_srv);
     cr_expect_eq(uv_loop_close(&g_loop), 0);
+}
+
+static void c_set_close(void *p)
+{
+    result_t *res = p;
+    client_t cl;
+    client_open(&cl);
+    client_sends(&cl, "GET /a HTTP/1.1\r\nX-Close: 1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+    res->ok[0] = client_read_resp(&cl, &res->r[0], false);
+    res->ok[1] = client_sees_close(&cl);
+    client_close(&cl);
+}
+
+Test(http_server, resp_set_close)
+{
+    server_up(M_ECHO);
+    result_t res = {0};
+    run_client(c_set_close, &res);
+    cr_expect(res.ok[0]);
+    cr_expect(resp_has(&res.r[0], "connection: close"));
+    cr_expect(res.ok[1], "closed after the response; the pipelined request is dropped");
+    cr_expect_eq(g_requests, 1);
+    resp_free(&res.r[0]);
+    server_down();
 }
