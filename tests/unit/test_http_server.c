@@ -1033,3 +1033,49 @@ Test(http_server, chaos_many_connections, .timeout = 60)
     cr_expect_gt(g_closed_hooks, 0, "some disconnects reached on_close hooks");
     server_down();
 }
+
+static void c_budget(void *p)
+{
+    result_t *res = p;
+    client_t a, b, c;
+    buf_t body;
+    buf_init(&body, 0);
+    for (int i = 0; i < 800; i++)
+        buf_append(&body, "x", 1);
+    client_open(&a);
+    client_sends(&a, "POST /hold HTTP/1.1\r\nContent-Length: 800\r\n\r\n");
+    client_send(&a, body.data, 800);
+    usleep(50 * 1000);
+    client_open(&b);
+    client_sends(&b, "POST /x HTTP/1.1\r\nContent-Length: 300\r\n\r\n");
+    res->ok[0] = client_read_resp(&b, &res->r[0], false);
+    client_open(&c);
+    client_sends(&c, "POST /x HTTP/1.1\r\nContent-Length: 100\r\n\r\n");
+    client_send(&c, body.data, 100);
+    res->ok[1] = client_read_resp(&c, &res->r[1], false);
+    client_close(&a);
+    client_close(&b);
+    client_close(&c);
+    buf_free(&body);
+}
+
+Test(http_server, global_body_budget_503)
+{
+    server_up(M_ECHO);
+    http_server_set_buffer_limit(g_srv, 1000);
+    result_t res = {0};
+    run_client(c_budget, &res);
+    cr_expect(res.ok[0]);
+    cr_expect_eq(res.r[0].status, 503);
+    cr_expect(res.r[0].body.data && strstr(res.r[0].body.data, "overloaded_error"));
+    cr_expect(res.ok[1]);
+    cr_expect_eq(res.r[1].status, 200, "a body that fits the budget still passes");
+    for (int i = 0; i < 2000 && http_server_buffered(g_srv); i++) {
+        uv_run(&g_loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+    cr_expect_eq(http_server_buffered(g_srv), 0, "every byte returned to the budget");
+    resp_free(&res.r[0]);
+    resp_free(&res.r[1]);
+    server_down();
+}
