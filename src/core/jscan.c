@@ -6,7 +6,9 @@
 #include "core/jscan.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define JSCAN_MAX_DEPTH 256
@@ -460,13 +462,26 @@ bool jscan_truthy(const char *val, size_t vlen)
     if (vlen == 4 && memcmp(val, "null", 4) == 0) return false;
     if (vlen == 2 && memcmp(val, "\"\"", 2) == 0) return false;
     if (*val == '-' || (*val >= '0' && *val <= '9')) {
-        /* A number is falsy iff every mantissa digit is zero (0, -0, 0.0, 0e5). */
+        /* A number is falsy iff its value is 0 (0, -0, 0.0, 0e5, and 1e-400, which
+         * underflows to 0 in JavaScript too). */
+        bool mantissa_zero = true, has_exp = false;
         for (size_t i = 0; i < vlen; i++) {
             char c = val[i];
-            if (c == 'e' || c == 'E') break;
-            if (c >= '1' && c <= '9') return true;
+            if (c == 'e' || c == 'E') {
+                has_exp = true;
+                break;
+            }
+            if (c >= '1' && c <= '9') mantissa_zero = false;
         }
-        return false;
+        if (mantissa_zero) return false;
+        if (!has_exp || vlen >= 512) return true;
+        /* strtod follows LC_NUMERIC (the TUI sets a locale): use its decimal point. */
+        char tmp[512], dp = localeconv()->decimal_point[0];
+        memcpy(tmp, val, vlen);
+        tmp[vlen] = '\0';
+        for (size_t i = 0; i < vlen; i++)
+            if (tmp[i] == '.') tmp[i] = dp;
+        return strtod(tmp, NULL) != 0.0;
     }
     return true;
 }

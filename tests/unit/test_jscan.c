@@ -180,7 +180,7 @@ Test(jscan, int64_parsing)
 
 Test(jscan, truthiness)
 {
-    const char *falsy[] = {"false", "null", "0", "-0", "0.0", "0e10", "\"\"", " false "};
+    const char *falsy[] = {"false", "null", "0", "-0", "0.0", "0e10", "\"\"", " false ", "1e-400"};
     const char *truthy[] = {"true", "1", "-0.1", "\"0\"", "\"false\"", "{}", "[]", "1e-5"};
     for (size_t i = 0; i < sizeof falsy / sizeof *falsy; i++)
         cr_expect(!jscan_truthy(falsy[i], strlen(falsy[i])), "%s should be falsy", falsy[i]);
