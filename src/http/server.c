@@ -637,17 +637,18 @@ static size_t conn_parse(conn_t *c, const char *data, size_t n)
             c->state = CS_HEAD;
             timer_set(c, c->srv->cfg.head_timeout_ms, on_head_timeout);
         }
+        /* The budget is checked before any 100 Continue invites the body. */
+        if ((rp->state == REQPARSE_BODY || rp->state == REQPARSE_DONE) && !conn_charge(c)) {
+            resp_error_raw(c, 503, "overloaded_error",
+                           "Too many request bytes are buffered right now; retry shortly");
+            break;
+        }
         if (rp->state != REQPARSE_HEAD && c->state == CS_HEAD) {
             c->state = CS_BODY;
             if (rp->expect_continue && rp->state == REQPARSE_BODY) {
                 buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
                 conn_schedule(c);
             }
-        }
-        if ((rp->state == REQPARSE_BODY || rp->state == REQPARSE_DONE) && !conn_charge(c)) {
-            resp_error_raw(c, 503, "overloaded_error",
-                           "Too many request bytes are buffered right now; retry shortly");
-            break;
         }
         if (rp->state == REQPARSE_DONE) conn_dispatch(c);
     }
