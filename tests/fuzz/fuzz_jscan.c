@@ -100,6 +100,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     }
+    /* One pass for all keys agrees with one lookup per key. */
+    const char *many[5];
+    size_t many_len[5];
+    int mrc = jscan_get_many(json, size, keys, 5, many, many_len);
+    for (size_t k = 0; k < 5; k++) {
+        const char *v = NULL;
+        size_t vn = 0;
+        int rc = jscan_get(json, size, keys[k], &v, &vn);
+        if (mrc == -EINVAL ? rc != -EINVAL || many[k] : (rc == 0) != (many[k] != NULL)) abort();
+        if (rc == 0 && (v != many[k] || vn != many_len[k])) abort();
+    }
     bool t = jscan_has_type(json, size, "image");
     if (t && valid != 0) abort();
     (void)jscan_has_type(json, size, "thinking");

@@ -232,3 +232,19 @@ Test(jscan, huge_inputs)
     cr_expect_eq(jscan_get(b.data, b.len - 1, "model", &v, &n), -EINVAL);
     buf_free(&b);
 }
+
+Test(jscan, get_many_one_pass)
+{
+    const char *s =
+        "{\"model\":\"m1\",\"stream\":true,\"x\":{\"model\":\"inner\"},\"model\":\"m2\"}";
+    const char *keys[] = {"model", "stream", "absent"};
+    const char *v[3];
+    size_t n[3];
+    cr_assert_eq(jscan_get_many(s, strlen(s), keys, 3, v, n), 0);
+    cr_expect(n[0] == 4 && memcmp(v[0], "\"m2\"", 4) == 0);
+    cr_expect(n[1] == 4 && memcmp(v[1], "true", 4) == 0);
+    cr_expect_null(v[2]);
+    cr_expect_eq(n[2], 0);
+    cr_expect_eq(jscan_get_many("{\"model\":1", 10, keys, 3, v, n), -EINVAL);
+    cr_expect_null(v[0]);
+}
