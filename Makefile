@@ -99,10 +99,11 @@ FUZZ_SECONDS ?= 60
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 build-fuzz/libmaxpool-fuzz.a: $(LIB_SRC)
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g" \
-	  SAN="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libmaxpool.a
+	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" build-fuzz/libmaxpool.a
 	@cp build-fuzz/libmaxpool.a $@
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libmaxpool-fuzz.a
-	clang $(CPPFLAGS) -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< \
+	clang $(CPPFLAGS) -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=all -o $@ $< \
 	  build-fuzz/libmaxpool-fuzz.a $(LDLIBS)
 fuzz: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build-fuzz/corpus/$$n; \

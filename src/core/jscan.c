@@ -6,7 +6,9 @@
 #include "core/jscan.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define JSCAN_MAX_DEPTH 256
@@ -42,8 +44,17 @@ static int sk_string(jsc_t *s)
 {
     const char *p = s->p + 1, *end = s->end;
     for (;;) {
-        /* The common case is plain text: run through it without per-byte branching on
-         * escapes. */
+        /* The common case is plain text: skip 8 bytes at a time while none of them is a
+         * quote, a backslash or a control character (SWAR bit tricks), then per byte. */
+        while (end - p >= 8) {
+            uint64_t v;
+            memcpy(&v, p, 8);
+            const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+            uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
+            uint64_t hit = ((q - ones) & ~q) | ((bs - ones) & ~bs) | ((v - ones * 0x20) & ~v);
+            if (hit & highs) break;
+            p += 8;
+        }
         while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
             p++;
         if (p >= end) return -EINVAL;
@@ -320,13 +331,15 @@ int jscan_validate(const char *json, size_t n)
     return sk_document(&s);
 }
 
-int jscan_get(const char *json, size_t n, const char *key, const char **val, size_t *vlen)
+static int scan_many(const char *json, size_t n, const char *const *keys, size_t nkeys,
+                     const char **vals, size_t *vlens)
 {
     jsc_t s;
     jsc_init(&s, json, n);
-    size_t klen = strlen(key);
-    const char *found = NULL;
-    size_t found_len = 0;
+    for (size_t i = 0; i < nkeys; i++) {
+        vals[i] = NULL;
+        vlens[i] = 0;
+    }
     sk_ws(&s);
     if (s.p >= s.end || *s.p != '{') return -EINVAL;
     s.p++;
@@ -347,9 +360,11 @@ int jscan_get(const char *json, size_t n, const char *key, const char **val, siz
             sk_ws(&s);
             const char *v = s.p;
             if (sk_value(&s)) return -EINVAL;
-            if (raw_eq(k, kn, key, klen)) {
-                found = v;
-                found_len = (size_t)(s.p - v);
+            for (size_t i = 0; i < nkeys; i++) {
+                if (raw_eq(k, kn, keys[i], strlen(keys[i]))) {
+                    vals[i] = v; /* later duplicates overwrite: the last one wins */
+                    vlens[i] = (size_t)(s.p - v);
+                }
             }
             sk_ws(&s);
             if (s.p >= s.end) return -EINVAL;
@@ -362,10 +377,28 @@ int jscan_get(const char *json, size_t n, const char *key, const char **val, siz
         }
     }
     sk_ws(&s);
-    if (s.p != s.end) return -EINVAL;
-    if (!found) return -ENOENT;
-    if (val) *val = found;
-    if (vlen) *vlen = found_len;
+    return s.p == s.end ? 0 : -EINVAL;
+}
+
+int jscan_get_many(const char *json, size_t n, const char *const *keys, size_t nkeys,
+                   const char **vals, size_t *vlens)
+{
+    int rc = scan_many(json, n, keys, nkeys, vals, vlens);
+    if (rc)
+        for (size_t i = 0; i < nkeys; i++)
+            vals[i] = NULL, vlens[i] = 0;
+    return rc;
+}
+
+int jscan_get(const char *json, size_t n, const char *key, const char **val, size_t *vlen)
+{
+    const char *v;
+    size_t vn;
+    int rc = jscan_get_many(json, n, &key, 1, &v, &vn);
+    if (rc) return rc;
+    if (!v) return -ENOENT;
+    if (val) *val = v;
+    if (vlen) *vlen = vn;
     return 0;
 }
 
@@ -460,13 +493,26 @@ bool jscan_truthy(const char *val, size_t vlen)
     if (vlen == 4 && memcmp(val, "null", 4) == 0) return false;
     if (vlen == 2 && memcmp(val, "\"\"", 2) == 0) return false;
     if (*val == '-' || (*val >= '0' && *val <= '9')) {
-        /* A number is falsy iff every mantissa digit is zero (0, -0, 0.0, 0e5). */
+        /* A number is falsy iff its value is 0 (0, -0, 0.0, 0e5, and 1e-400, which
+         * underflows to 0 in JavaScript too). */
+        bool mantissa_zero = true, has_exp = false;
         for (size_t i = 0; i < vlen; i++) {
             char c = val[i];
-            if (c == 'e' || c == 'E') break;
-            if (c >= '1' && c <= '9') return true;
+            if (c == 'e' || c == 'E') {
+                has_exp = true;
+                break;
+            }
+            if (c >= '1' && c <= '9') mantissa_zero = false;
         }
-        return false;
+        if (mantissa_zero) return false;
+        if (!has_exp || vlen >= 512) return true;
+        /* strtod follows LC_NUMERIC (the TUI sets a locale): use its decimal point. */
+        char tmp[512], dp = localeconv()->decimal_point[0];
+        memcpy(tmp, val, vlen);
+        tmp[vlen] = '\0';
+        for (size_t i = 0; i < vlen; i++)
+            if (tmp[i] == '.') tmp[i] = dp;
+        return strtod(tmp, NULL) != 0.0;
     }
     return true;
 }

@@ -19,6 +19,11 @@ int jscan_validate(const char *json, size_t n);
  * -EINVAL if the text is not a well-formed object. The last occurrence wins, as in
  * JSON.parse. */
 int jscan_get(const char *json, size_t n, const char *key, const char **val, size_t *vlen);
+/* One pass for several top-level keys: for each keys[i] sets vals[i]/vlens[i] to its raw
+ * value (last occurrence wins) or NULL/0 when absent. Returns 0, or -EINVAL (all NULL) if
+ * the text is not a well-formed object. */
+int jscan_get_many(const char *json, size_t n, const char *const *keys, size_t nkeys,
+                   const char **vals, size_t *vlens);
 /* Appends the unescaped UTF-8 of the JSON string value val[0..vlen) (quotes included)
  * to out; returns 0, -EINVAL, or -ENOBUFS at out's limit (out is then unchanged). Lone
  * surrogates (\uD800 without its pair) decode to U+FFFD. */

@@ -207,6 +207,13 @@ void reqparse_init(reqparse_t *rp, size_t max_head_bytes, size_t max_body_bytes)
     /* The target is stored twice (raw, then split into path and query). */
     buf_init(&rp->strs, 2 * rp->max_head + 64);
     buf_init(&rp->body, rp->max_body);
+    /* http-parser has its own process-wide head cap (80 KiB by default); raise it when a
+     * caller allows more, so our limit is the one that applies. */
+    static uint32_t parser_cap = 80u * 1024;
+    if (rp->max_head > parser_cap && rp->max_head < UINT32_MAX) {
+        parser_cap = (uint32_t)rp->max_head;
+        http_parser_set_max_header_size(parser_cap);
+    }
     http_parser_init(&rp->parser, HTTP_REQUEST);
     rp->parser.data = rp;
     rp_clear_request(rp);

@@ -75,6 +75,7 @@ struct conn {
     buf_t out;  /* response bytes not yet handed to the kernel */
     buf_t wbuf; /* bytes of the uv_write in flight */
     size_t woff;
+    size_t charged; /* request-body bytes counted against the server's buffer budget */
     http_event_cb on_close;
     void *on_close_ud;
     http_event_cb on_drain;
@@ -90,6 +91,7 @@ struct http_server {
     conn_t *conns;
     conn_t *pending;
     size_t nconns, nbusy;
+    size_t buffered, buffer_limit; /* request-body bytes held, and their cap (0 = none) */
     uint64_t next_id;
     int port;
     bool stopping, listener_closed, idle_closing, stopped;
@@ -277,6 +279,7 @@ static void conn_start_linger(conn_t *c)
         return;
     }
     buf_free(&c->in);
+    conn_read_start(c); /* drain what the client still sends, and see its EOF */
     timer_set(c, SRV_LINGER_MS, on_linger_timeout);
 }
 
@@ -292,6 +295,13 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void srv_maybe_finish_stop(http_server_t *srv);
 
+/* Returns this connection's request-body bytes to the server's budget. */
+static void conn_uncharge(conn_t *c)
+{
+    c->srv->buffered -= c->charged;
+    c->charged = 0;
+}
+
 static void conn_free(conn_t *c)
 {
     http_server_t *srv = c->srv;
@@ -301,6 +311,7 @@ static void conn_free(conn_t *c)
         srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->nconns--;
+    conn_uncharge(c);
     reqparse_free(&c->rp);
     buf_free(&c->req.body);
     buf_free(&c->in);
@@ -427,6 +438,7 @@ static void conn_next_request(conn_t *c)
 static void conn_finish_response(conn_t *c)
 {
     conn_release_req(c);
+    conn_uncharge(c);
     if (c->state == CS_CLOSED) return;
     if (c->close_after || !c->rp.keep_alive || c->srv->stopping) {
         c->state = CS_CLOSING;
@@ -535,6 +547,7 @@ static void resp_error_raw(conn_t *c, int status, const char *type, const char *
     buf_init(&body, 0);
     body_json_error(&body, type, message);
     http_header_t h = {"content-type", "application/json"};
+    conn_uncharge(c);
     c->close_after = true;
     resp_start(c, status, &h, 1, (int64_t)body.len);
     resp_write(c, body.data, body.len);
@@ -579,6 +592,22 @@ static void conn_dispatch(conn_t *c)
     srv->cfg.on_request(req, srv->cfg.ud);
 }
 
+/* Counts the request body against the server-wide budget (an announced Content-Length
+ * is charged in full at once, so concurrent uploads cannot overshoot together). Returns
+ * false when the budget cannot take it. */
+static bool conn_charge(conn_t *c)
+{
+    http_server_t *srv = c->srv;
+    const reqparse_t *rp = &c->rp;
+    size_t want = rp->content_length >= 0 ? (size_t)rp->content_length : rp->body.len;
+    if (want <= c->charged) return true;
+    size_t delta = want - c->charged;
+    if (srv->buffer_limit && srv->buffered + delta > srv->buffer_limit) return false;
+    srv->buffered += delta;
+    c->charged += delta;
+    return true;
+}
+
 /* Parses data[0..n) as far as the current state allows; returns bytes consumed. */
 static size_t conn_parse(conn_t *c, const char *data, size_t n)
 {
@@ -607,6 +636,12 @@ static size_t conn_parse(conn_t *c, const char *data, size_t n)
         if (c->state == CS_IDLE && reqparse_started(rp)) {
             c->state = CS_HEAD;
             timer_set(c, c->srv->cfg.head_timeout_ms, on_head_timeout);
+        }
+        /* The budget is checked before any 100 Continue invites the body. */
+        if ((rp->state == REQPARSE_BODY || rp->state == REQPARSE_DONE) && !conn_charge(c)) {
+            resp_error_raw(c, 503, "overloaded_error",
+                           "Too many request bytes are buffered right now; retry shortly");
+            break;
         }
         if (rp->state != REQPARSE_HEAD && c->state == CS_HEAD) {
             c->state = CS_BODY;
@@ -840,6 +875,16 @@ size_t http_server_busy(const http_server_t *srv)
     return srv->nbusy;
 }
 
+void http_server_set_buffer_limit(http_server_t *srv, size_t max_bytes)
+{
+    srv->buffer_limit = max_bytes;
+}
+
+size_t http_server_buffered(const http_server_t *srv)
+{
+    return srv->buffered;
+}
+
 void http_server_free(http_server_t *srv)
 {
     if (!srv) return;
@@ -948,6 +993,12 @@ void http_resp_error(http_req_t *req, int status, const char *type, const char *
     body_json_error(&b, type, message);
     http_resp_send(req, status, "application/json", b.data, b.len);
     buf_free(&b);
+}
+
+void http_resp_set_close(http_req_t *req)
+{
+    conn_t *c = req_conn(req);
+    if (c->req_active && !c->resp_started) c->close_after = true;
 }
 
 bool http_resp_started(const http_req_t *req)

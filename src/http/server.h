@@ -75,6 +75,13 @@ void http_server_stop(http_server_t *srv, void (*on_closed)(void *ud), void *ud)
 /* Number of open connections / requests being answered. */
 size_t http_server_connections(const http_server_t *srv);
 size_t http_server_busy(const http_server_t *srv);
+/* Caps the request-body bytes buffered across all connections (Part A12; 0 = no cap, the
+ * default). A request whose body would pass it gets 503 overloaded_error and its
+ * connection is closed; an announced Content-Length is counted in full up front. A body
+ * counts from its first byte until its response ends. */
+void http_server_set_buffer_limit(http_server_t *srv, size_t max_bytes);
+/* Request-body bytes currently counted against that cap. */
+size_t http_server_buffered(const http_server_t *srv);
 /* Frees a stopped server (after on_closed). */
 void http_server_free(http_server_t *srv);
 
@@ -109,6 +116,9 @@ void http_resp_send(http_req_t *req, int status, const char *content_type, const
                     size_t n);
 /* One-shot JSON error {"type":"error","error":{"type":type,"message":message}} (§6.10). */
 void http_resp_error(http_req_t *req, int status, const char *type, const char *message);
+/* Makes this response carry `Connection: close` and closes the connection after it (e.g.
+ * the 503 restart_in_progress of §6.10). Call before http_resp_start; later it is a no-op. */
+void http_resp_set_close(http_req_t *req);
 /* True once http_resp_start has been called. */
 bool http_resp_started(const http_req_t *req);
 

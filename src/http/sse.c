@@ -1,141 +1,181 @@
+/* http/sse — incremental SSE parsing (see sse.h). */
 #include "http/sse.h"
 
 #include <errno.h>
 #include <string.h>
 
-void sse_init(sse_parser_t *p, size_t max_event)
+#define SSE_DEFAULT_MAX (1u << 20)
+
+static void sse_clear_event(sse_parser_t *p)
+{
+    buf_reset(&p->data);
+    p->event_off = p->event_len = 0;
+    p->nlines = p->ndata = 0;
+}
+
+void sse_init(sse_parser_t *p, size_t max_event_bytes)
 {
     memset(p, 0, sizeof *p);
-    p->max_event = max_event ? max_event : 1u << 20;
-    buf_init(&p->pending, 0);
+    buf_init(&p->raw, 0);
     buf_init(&p->data, 0);
-    p->line_start = true;
+    p->max_event = max_event_bytes ? max_event_bytes : SSE_DEFAULT_MAX;
 }
 
 void sse_free(sse_parser_t *p)
 {
-    buf_free(&p->pending);
+    buf_free(&p->raw);
     buf_free(&p->data);
 }
 
-/* Splits one complete event (raw[0..n)) into its fields and reports it. */
-static void emit(sse_parser_t *p, const char *raw, size_t n, sse_event_cb cb, void *ud)
+void sse_reset(sse_parser_t *p)
 {
-    sse_event_t ev = {.event = "", .raw = raw, .raw_len = n, .data = ""};
-    size_t ndata = 0;
-    const char *first_data = NULL;
-    size_t first_len = 0;
-    buf_reset(&p->data);
-    size_t i = 0;
-    while (i < n) {
-        size_t s = i;
-        while (i < n && raw[i] != '\n' && raw[i] != '\r')
-            i++;
-        size_t e = i;
-        if (i < n && raw[i] == '\r' && i + 1 < n && raw[i + 1] == '\n') i++;
-        if (i < n) i++;
-        if (e == s || raw[s] == ':') continue; /* blank line or comment */
-        const char *colon = memchr(raw + s, ':', e - s);
-        size_t nl = colon ? (size_t)(colon - (raw + s)) : e - s;
-        const char *v = colon ? colon + 1 : raw + e;
-        if (v < raw + e && *v == ' ') v++;
-        size_t vl = (size_t)(raw + e - v);
-        if (nl == 5 && memcmp(raw + s, "event", 5) == 0) {
-            ev.event = v;
-            ev.event_len = vl;
-        } else if (nl == 4 && memcmp(raw + s, "data", 4) == 0) {
-            if (ndata == 0) {
-                first_data = v;
-                first_len = vl;
-            } else {
-                if (ndata == 1) buf_append(&p->data, first_data, first_len);
-                buf_append(&p->data, "\n", 1);
-                buf_append(&p->data, v, vl);
-            }
-            ndata++;
-        }
-    }
-    if (ndata == 1) {
-        ev.data = first_data;
-        ev.data_len = first_len;
-    } else if (ndata > 1) {
-        ev.data = p->data.data;
-        ev.data_len = p->data.len;
-    }
-    cb(ud, &ev);
+    buf_reset(&p->raw);
+    sse_clear_event(p);
+    p->start = p->scan = p->lscan = 0;
+    p->cr_pending = false;
+    p->err = 0;
 }
 
-int sse_feed(sse_parser_t *p, const char *bytes, size_t n, sse_event_cb cb, void *ud)
+static void sse_line(sse_parser_t *p, const char *line, size_t len)
 {
-    int rc = 0;
-    if (n && p->skip_lf) {
-        p->skip_lf = false;
-        if (bytes[0] == '\n') {
-            bytes++;
-            n--;
-        }
+    p->nlines++;
+    const char *colon = memchr(line, ':', len);
+    if (colon == line) return; /* comment */
+    size_t nlen = colon ? (size_t)(colon - line) : len;
+    const char *val = colon ? colon + 1 : line + len;
+    size_t vlen = (size_t)(line + len - val);
+    if (vlen && *val == ' ') val++, vlen--;
+    if (nlen == 4 && memcmp(line, "data", 4) == 0) {
+        if (p->ndata++) buf_append(&p->data, "\n", 1);
+        buf_append(&p->data, val, vlen);
+    } else if (nlen == 5 && memcmp(line, "event", 5) == 0) {
+        p->event_off = (size_t)(val - (p->raw.data + p->start));
+        p->event_len = vlen;
     }
-    while (n > 0) {
-        /* Scan the new bytes for a blank line without copying them first. */
-        size_t i = 0;
-        bool done = false;
-        for (; i < n; i++) {
-            char c = bytes[i];
-            if (c == '\n' && p->after_cr) {
-                /* second half of \r\n: the line already ended */
-                p->after_cr = false;
+}
+
+int sse_feed(sse_parser_t *p, const void *data, size_t n, sse_event_cb cb, void *ud)
+{
+    if (p->err) return p->err;
+    if (n && buf_append(&p->raw, data, n)) return p->err = -ENOMEM;
+    int rc = 0;
+    size_t pos = p->scan;
+    while (pos < p->raw.len) {
+        const char *b = p->raw.data;
+        if (p->cr_pending) {
+            p->cr_pending = false;
+            if (b[pos] == '\n') {
+                pos++; /* the \n of a \r\n split across two feeds */
+                p->lscan = pos;
                 continue;
             }
-            p->after_cr = c == '\r';
-            if (c == '\n' || c == '\r') {
-                if (p->line_start) {
-                    done = true;
-                    i++;
-                    /* A "\r\n" blank line: swallow its '\n' now or at the next feed. */
-                    if (c == '\r') {
-                        if (i < n && bytes[i] == '\n')
-                            i++;
-                        else if (i == n)
-                            p->skip_lf = true;
-                        p->after_cr = false;
-                    }
-                    break;
-                }
-                p->line_start = true;
+        }
+        size_t e = p->lscan > pos ? p->lscan : pos;
+        while (e < p->raw.len && b[e] != '\n' && b[e] != '\r')
+            e++;
+        if (e == p->raw.len) {
+            p->lscan = e;
+            break; /* the line is not complete yet */
+        }
+        size_t next = e + 1;
+        if (b[e] == '\r') {
+            if (next < p->raw.len) {
+                if (b[next] == '\n') next++;
             } else {
-                p->line_start = false;
+                p->cr_pending = true;
             }
         }
-        size_t take = i;
-        if (!p->overflow) {
-            if (p->pending.len + take > p->max_event) {
-                p->overflow = true;
-                buf_reset(&p->pending);
-                rc = -ENOBUFS;
-            } else if (done && p->pending.len == 0) {
-                /* The common case: a whole event inside one chunk, parsed in place. */
-                emit(p, bytes, take, cb, ud);
-            } else {
-                buf_append(&p->pending, bytes, take);
-                if (done) emit(p, p->pending.data, p->pending.len, cb, ud);
+        if (e > pos) {
+            sse_line(p, b + pos, e - pos);
+        } else if (p->nlines) {
+            /* A blank line ends the event. */
+            size_t raw_len = next - p->start;
+            if (raw_len > p->max_event) {
+                p->scan = pos;
+                return p->err = -EMSGSIZE;
+            }
+            sse_event_t ev = {
+                .event = p->event_len ? b + p->start + p->event_off : "",
+                .event_len = p->event_len,
+                .data = p->data.len ? p->data.data : "",
+                .data_len = p->data.len,
+                .raw = b + p->start,
+                .raw_len = raw_len,
+            };
+            p->start = next;
+            p->lscan = next;
+            p->scan = next;
+            rc = cb ? cb(&ev, ud) : 0;
+            sse_clear_event(p);
+            if (rc) {
+                pos = next;
+                break;
             }
         }
-        if (done) {
-            buf_reset(&p->pending);
-            p->overflow = false;
-            p->line_start = true;
-        }
-        bytes += take;
-        n -= take;
+        pos = next;
+        p->lscan = pos;
     }
+    p->scan = pos;
+    /* Drop what was reported, once per feed rather than once per event. */
+    if (p->start) {
+        buf_consume(&p->raw, p->start);
+        p->scan -= p->start;
+        p->lscan = p->lscan > p->start ? p->lscan - p->start : 0;
+        p->start = 0;
+    }
+    if (p->raw.len > p->max_event) return p->err = -EMSGSIZE;
     return rc;
 }
 
-bool sse_has_partial(const sse_parser_t *p)
+bool sse_partial(const sse_parser_t *p)
 {
-    for (size_t i = 0; i < p->pending.len; i++) {
-        char c = p->pending.data[i];
-        if (c != '\n' && c != '\r' && c != ' ' && c != '\t') return true;
+    return p->nlines > 0 || p->raw.len > p->scan;
+}
+
+size_t sse_buffered(const sse_parser_t *p)
+{
+    return p->raw.len - p->start;
+}
+
+void sse_format(buf_t *out, const char *event, const char *data, size_t n)
+{
+    if (event) {
+        buf_puts(out, "event: ");
+        buf_puts(out, event);
+        buf_append(out, "\n", 1);
     }
-    return p->overflow;
+    const char *end = data + n;
+    do {
+        const char *nl = memchr(data, '\n', (size_t)(end - data));
+        const char *le = nl ? nl : end;
+        buf_puts(out, "data: ");
+        buf_append(out, data, (size_t)(le - data));
+        buf_append(out, "\n", 1);
+        data = nl ? nl + 1 : end;
+    } while (data < end);
+    buf_append(out, "\n", 1);
+}
+
+static void json_escape(buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            char e[2] = {'\\', (char)ch};
+            buf_append(b, e, 2);
+        } else if (ch < 0x20) {
+            buf_printf(b, "\\u%04x", ch);
+        } else {
+            buf_append(b, s, 1);
+        }
+    }
+}
+
+void sse_format_error(buf_t *out, const char *type, const char *message)
+{
+    buf_puts(out, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"");
+    json_escape(out, type);
+    buf_puts(out, "\",\"message\":\"");
+    json_escape(out, message);
+    buf_puts(out, "\"}}\n\n");
 }

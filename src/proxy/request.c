@@ -208,7 +208,7 @@ static void client_error(preq_t *p, int status, const char *type, const char *me
     } else if (p->mode == RELAY_SSE) {
         buf_t b;
         buf_init(&b, 0);
-        buf_printf(&b, "event: error\ndata: %s\n\n", j);
+        sse_format_error(&b, type, message);
         client_write(p, b.data, b.len);
         buf_free(&b);
         client_end(p);
@@ -254,12 +254,12 @@ static void read_usage(preq_t *p, const char *usage, size_t un, bool input, bool
         p->output_tokens = (uint64_t)x;
 }
 
-static void usage_event(void *ud, const sse_event_t *ev)
+static int usage_event(const sse_event_t *ev, void *ud)
 {
     preq_t *p = ud;
     const char *v, *msg;
     size_t vn, mn;
-    if (!ev->data_len) return;
+    if (!ev->data_len) return 0;
     if (ev->event_len == 13 && memcmp(ev->event, "message_start", 13) == 0) {
         if (jscan_get(ev->data, ev->data_len, "message", &msg, &mn) == 0 &&
             jscan_get(msg, mn, "usage", &v, &vn) == 0)
@@ -268,6 +268,7 @@ static void usage_event(void *ud, const sse_event_t *ev)
         if (jscan_get(ev->data, ev->data_len, "usage", &v, &vn) == 0)
             read_usage(p, v, vn, false, true);
     }
+    return 0;
 }
 
 /* ---- what sched says ------------------------------------------------------------------- */
@@ -431,7 +432,7 @@ static void flush_echo(preq_t *p, bool force)
     }
     if (!end && !force && p->hold.len < ECHO_HOLD_MAX) return;
     /* The unfinished event at the tail stays held (see relay_events). */
-    size_t keep = p->sse.pending.len < p->hold.len ? p->sse.pending.len : p->hold.len;
+    size_t keep = sse_buffered(&p->sse) < p->hold.len ? sse_buffered(&p->sse) : p->hold.len;
     size_t ev = end ? (size_t)(end - p->hold.data) : 0;
     if (keep > p->hold.len - ev) keep = p->hold.len - ev;
     buf_t out;
@@ -450,7 +451,7 @@ static void flush_echo(preq_t *p, bool force)
 static void relay_events(preq_t *p, const char *data, size_t n)
 {
     size_t total = p->hold.len + n;
-    size_t keep = p->sse.pending.len < total ? p->sse.pending.len : total;
+    size_t keep = sse_buffered(&p->sse) < total ? sse_buffered(&p->sse) : total;
     size_t send = total - keep;
     if (p->hold.len == 0) {
         client_write(p, data, send);
@@ -605,7 +606,7 @@ static void on_up_done(upstream_req_t *u, const char *err, const char *detail, v
         if (!p->echo_done) flush_echo(p, true);
         /* The held tail is either an unfinished event (replaced by the sentinel) or
          * whitespace (sent as is). */
-        if (sse_has_partial(&p->sse)) {
+        if (sse_partial(&p->sse)) {
             buf_reset(&p->hold);
             client_write(p, TRUNCATED, sizeof TRUNCATED - 1);
         } else {

@@ -75,7 +75,8 @@ describe('official SDK → maxpool server → maxpool sim', { skip }, () => {
       assert.ok(r.headers['anthropic-version'], 'anthropic-version kept');
       assert.ok(Object.keys(r.headers).some((h) => h.startsWith('x-stainless-')), 'X-Stainless-* kept');
     }
-    assert.equal(new Set(seen.map((r) => r.account)).size, 3, 'three requests, three accounts');
+    // One x-maxpool-session: the session stays on its account (§5.6, §13 scenario 24).
+    assert.equal(new Set(seen.map((r) => r.account)).size, 1, 'a session keeps its account');
   });
 
   test('an SDK error answer comes back as the SDK error class (401 from the upstream)', async (t) => {

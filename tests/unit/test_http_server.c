@@ -228,6 +228,7 @@ static void echo(http_req_t *req)
                req->query, req->body.len, req->peer_local, req->keep_alive,
                (unsigned long long)req->id);
     buf_append(&b, req->body.data, req->body.len);
+    if (http_req_header(req, "x-close")) http_resp_set_close(req);
     const char *xt = http_req_header(req, "x-test");
     http_header_t hdrs[] = {{"x-echo", xt ? xt : "-"}, {"Content-Length", "999"}};
     http_resp_start(req, 200, hdrs, 2, (int64_t)b.len);
@@ -270,6 +271,43 @@ static void on_hook_close(http_req_t *req, void *ud)
     if (t) uv_close((uv_handle_t *)t, (uv_close_cb)free);
 }
 
+/* A per-request streaming producer that honours backpressure and the close hook. */
+typedef struct big {
+    size_t sent;
+} big_t;
+
+static void big_closed(http_req_t *req, void *ud)
+{
+    g_closed_hooks++;
+    free(req->user);
+}
+
+static void big_pump(http_req_t *req, void *ud)
+{
+    static char chunk[16384];
+    big_t *b = req->user;
+    while (b->sent < 1024 * 1024) {
+        if (!http_resp_writable(req)) {
+            http_resp_on_drain(req, big_pump, NULL);
+            return;
+        }
+        memset(chunk, 'a' + (int)(b->sent / sizeof chunk % 26), sizeof chunk);
+        http_resp_write(req, chunk, sizeof chunk);
+        b->sent += sizeof chunk;
+    }
+    free(b);
+    req->user = NULL;
+    http_resp_end(req);
+}
+
+static void big_start(http_req_t *req)
+{
+    req->user = xcalloc(1, sizeof(big_t));
+    http_req_on_close(req, big_closed, NULL);
+    http_resp_start(req, 200, NULL, 0, 1024 * 1024);
+    big_pump(req, NULL);
+}
+
 static void on_req(http_req_t *req, void *ud)
 {
     g_requests++;
@@ -277,9 +315,16 @@ static void on_req(http_req_t *req, void *ud)
     case M_ECHO:
         if (strcmp(req->path, "/defer") == 0) goto defer;
         if (strcmp(req->path, "/hold") == 0) goto hold;
+        if (strcmp(req->path, "/stream") == 0) goto chunked;
+        if (strcmp(req->path, "/abort") == 0) goto abort;
+        if (strcmp(req->path, "/big") == 0) {
+            big_start(req);
+            return;
+        }
         echo(req);
         return;
-    case M_CHUNKED: {
+    case M_CHUNKED:
+    chunked : {
         http_header_t h = {"content-type", "text/event-stream"};
         http_resp_start(req, 200, &h, 1, -1);
         for (int i = 0; i < 3; i++) {
@@ -304,6 +349,7 @@ static void on_req(http_req_t *req, void *ud)
         bp_pump(req, NULL);
         return;
     case M_ABORT:
+    abort:
         http_resp_start(req, 200, NULL, 0, 1000);
         http_resp_write(req, "partial", 7);
         http_resp_abort(req);
@@ -860,4 +906,176 @@ Test(http_server, stop_finishes_busy_response_then_closes)
     uv_run(&g_loop, UV_RUN_DEFAULT);
     http_server_free(g_srv);
     cr_expect_eq(uv_loop_close(&g_loop), 0);
+}
+
+static void c_set_close(void *p)
+{
+    result_t *res = p;
+    client_t cl;
+    client_open(&cl);
+    client_sends(&cl, "GET /a HTTP/1.1\r\nX-Close: 1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+    res->ok[0] = client_read_resp(&cl, &res->r[0], false);
+    res->ok[1] = client_sees_close(&cl);
+    client_close(&cl);
+}
+
+Test(http_server, resp_set_close)
+{
+    server_up(M_ECHO);
+    result_t res = {0};
+    run_client(c_set_close, &res);
+    cr_expect(res.ok[0]);
+    cr_expect(resp_has(&res.r[0], "connection: close"));
+    cr_expect(res.ok[1], "closed after the response; the pipelined request is dropped");
+    cr_expect_eq(g_requests, 1);
+    resp_free(&res.r[0]);
+    server_down();
+}
+
+/* ---- chaos: many connections doing good and bad things at once (for ASan) ---------- */
+
+static unsigned chaos_rand(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return (*seed >> 16) & 0x7fff;
+}
+
+static void c_chaos(void *p)
+{
+    result_t *res = p;
+    unsigned seed = 42;
+    client_t *cl = xcalloc(8, sizeof *cl);
+    int good = 0, good_ok = 0;
+    for (int round = 0; round < 60; round++) {
+        /* Open 8 connections, give each a random job, then finish them in turn. */
+        int job[8];
+        for (int i = 0; i < 8; i++) {
+            client_open(&cl[i]);
+            job[i] = (int)(chaos_rand(&seed) % 10);
+            switch (job[i]) {
+            case 0:
+                client_sends(&cl[i], "GET /x HTTP/1.1\r\n\r\n");
+                break;
+            case 1:
+                client_sends(&cl[i], "GET /defer HTTP/1.1\r\n\r\n");
+                break;
+            case 2:
+                client_sends(&cl[i], "GET /hold HTTP/1.1\r\n\r\n");
+                break;
+            case 3:
+                client_sends(&cl[i], "\x16\x03\x01garbage\r\n\r\n");
+                break;
+            case 4:
+                client_sends(&cl[i], "POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+                break;
+            case 5:
+                client_sends(&cl[i], "GET /a HTTP/1.1\r\n\r\nGET /defer HTTP/1.1\r\n\r\n"
+                                     "GET /stream HTTP/1.1\r\n\r\n");
+                break;
+            case 6:
+                client_sends(&cl[i], "GET /abort HTTP/1.1\r\n\r\n");
+                break;
+            case 7:
+                client_sends(&cl[i], "GET /big HTTP/1.1\r\n\r\n");
+                break;
+            case 8:
+                client_sends(&cl[i], "GET /stream HTTP/1.1\r\n\r\n");
+                break;
+            default:
+                client_sends(&cl[i], "GET /big HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n\r\n");
+                break;
+            }
+        }
+        for (int i = 0; i < 8; i++) {
+            resp_t r;
+            bool read_it = chaos_rand(&seed) % 3 != 0;
+            if (read_it && (job[i] == 0 || job[i] == 1 || job[i] == 8)) {
+                good++;
+                if (client_read_resp(&cl[i], &r, false) && r.status == 200) good_ok++;
+                resp_free(&r);
+            } else if (read_it && (job[i] == 7 || job[i] == 9)) {
+                /* Read a little of the big body, then vanish mid-stream. */
+                char tmp[4096];
+                recv(cl[i].fd, tmp, sizeof tmp, 0);
+            }
+            client_close(&cl[i]);
+        }
+    }
+    free(cl);
+    res->ok[0] = good;
+    res->ok[1] = good_ok;
+    /* A final healthy request proves the server still serves. */
+    client_t last;
+    client_open(&last);
+    client_sends(&last, "GET /final HTTP/1.1\r\n\r\n");
+    res->ok[2] = client_read_resp(&last, &res->r[0], false);
+    client_close(&last);
+}
+
+Test(http_server, chaos_many_connections, .timeout = 60)
+{
+    g_cfg.write_high_water = 32 * 1024;
+    server_up(M_ECHO);
+    result_t res = {0};
+    run_client(c_chaos, &res);
+    cr_expect_gt(res.ok[0], 0);
+    cr_expect_eq(res.ok[1], res.ok[0], "every healthy request that was read completed");
+    cr_expect(res.ok[2]);
+    cr_expect_eq(res.r[0].status, 200);
+    resp_free(&res.r[0]);
+    /* Let the server notice the last disconnects, then everything must be released. */
+    for (int i = 0; i < 2000 && (http_server_busy(g_srv) || http_server_connections(g_srv) > 0);
+         i++) {
+        uv_run(&g_loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+    cr_expect_eq(http_server_busy(g_srv), 0, "busy %zu", http_server_busy(g_srv));
+    cr_expect_gt(g_closed_hooks, 0, "some disconnects reached on_close hooks");
+    server_down();
+}
+
+static void c_budget(void *p)
+{
+    result_t *res = p;
+    client_t a, b, c;
+    buf_t body;
+    buf_init(&body, 0);
+    for (int i = 0; i < 800; i++)
+        buf_append(&body, "x", 1);
+    client_open(&a);
+    client_sends(&a, "POST /hold HTTP/1.1\r\nContent-Length: 800\r\n\r\n");
+    client_send(&a, body.data, 800);
+    usleep(50 * 1000);
+    client_open(&b);
+    client_sends(&b, "POST /x HTTP/1.1\r\nContent-Length: 300\r\n\r\n");
+    res->ok[0] = client_read_resp(&b, &res->r[0], false);
+    client_open(&c);
+    client_sends(&c, "POST /x HTTP/1.1\r\nContent-Length: 100\r\n\r\n");
+    client_send(&c, body.data, 100);
+    res->ok[1] = client_read_resp(&c, &res->r[1], false);
+    client_close(&a);
+    client_close(&b);
+    client_close(&c);
+    buf_free(&body);
+}
+
+Test(http_server, global_body_budget_503)
+{
+    server_up(M_ECHO);
+    http_server_set_buffer_limit(g_srv, 1000);
+    result_t res = {0};
+    run_client(c_budget, &res);
+    cr_expect(res.ok[0]);
+    cr_expect_eq(res.r[0].status, 503);
+    cr_expect(res.r[0].body.data && strstr(res.r[0].body.data, "overloaded_error"));
+    cr_expect(res.ok[1]);
+    cr_expect_eq(res.r[1].status, 200, "a body that fits the budget still passes");
+    for (int i = 0; i < 2000 && http_server_buffered(g_srv); i++) {
+        uv_run(&g_loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+    cr_expect_eq(http_server_buffered(g_srv), 0, "every byte returned to the budget");
+    resp_free(&res.r[0]);
+    resp_free(&res.r[1]);
+    server_down();
 }

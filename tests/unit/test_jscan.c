@@ -180,7 +180,7 @@ Test(jscan, int64_parsing)
 
 Test(jscan, truthiness)
 {
-    const char *falsy[] = {"false", "null", "0", "-0", "0.0", "0e10", "\"\"", " false "};
+    const char *falsy[] = {"false", "null", "0", "-0", "0.0", "0e10", "\"\"", " false ", "1e-400"};
     const char *truthy[] = {"true", "1", "-0.1", "\"0\"", "\"false\"", "{}", "[]", "1e-5"};
     for (size_t i = 0; i < sizeof falsy / sizeof *falsy; i++)
         cr_expect(!jscan_truthy(falsy[i], strlen(falsy[i])), "%s should be falsy", falsy[i]);
@@ -231,4 +231,20 @@ Test(jscan, huge_inputs)
     /* Truncated anywhere → malformed. */
     cr_expect_eq(jscan_get(b.data, b.len - 1, "model", &v, &n), -EINVAL);
     buf_free(&b);
+}
+
+Test(jscan, get_many_one_pass)
+{
+    const char *s =
+        "{\"model\":\"m1\",\"stream\":true,\"x\":{\"model\":\"inner\"},\"model\":\"m2\"}";
+    const char *keys[] = {"model", "stream", "absent"};
+    const char *v[3];
+    size_t n[3];
+    cr_assert_eq(jscan_get_many(s, strlen(s), keys, 3, v, n), 0);
+    cr_expect(n[0] == 4 && memcmp(v[0], "\"m2\"", 4) == 0);
+    cr_expect(n[1] == 4 && memcmp(v[1], "true", 4) == 0);
+    cr_expect_null(v[2]);
+    cr_expect_eq(n[2], 0);
+    cr_expect_eq(jscan_get_many("{\"model\":1", 10, keys, 3, v, n), -EINVAL);
+    cr_expect_null(v[0]);
 }

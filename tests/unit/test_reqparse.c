@@ -247,3 +247,17 @@ Test(reqparse, many_requests_reuse_storage)
     }
     reqparse_free(&rp);
 }
+
+Test(reqparse, head_limit_above_parser_default)
+{
+    /* A 100 KiB head passes with a 128 KiB limit (http-parser alone stops at 80 KiB). */
+    buf_t b;
+    buf_init(&b, 0);
+    buf_puts(&b, "GET / HTTP/1.1\r\nX-Big: ");
+    for (int i = 0; i < 100 * 1024; i++)
+        buf_append(&b, "a", 1);
+    buf_puts(&b, "\r\n\r\n");
+    cr_expect_eq(parse_status(b.data, 128 * 1024, 0), -(int)REQPARSE_DONE);
+    cr_expect_eq(parse_status(b.data, 64 * 1024, 0), 431);
+    buf_free(&b);
+}
