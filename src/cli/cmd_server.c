@@ -86,6 +86,38 @@ static account_t *load_accounts(json_t *cfg, size_t *n_out, size_t *listed)
     return accts;
 }
 
+/* The queue's options (§2.3, §6.9, Part A1) from the config and the §1.1 environment. */
+static void queue_opts_from(const json_t *cfg, queue_opts_t *q)
+{
+    queue_opts_default(q);
+    q->enabled = options_get_bool(cfg, "queue.enabled");
+    q->max_wait_ms = options_get_int(cfg, "queue.maxWaitMs");
+    int64_t v;
+    if (options_get_int_nullable(cfg, "queue.capacityMaxWaitMs", &v)) q->capacity_max_wait_ms = v;
+    else if (options_get_int_nullable(cfg, "queue.autoMaxWaitMs", &v)) q->capacity_max_wait_ms = v;
+    q->stream_hold_max_ms = options_get_int(cfg, "queue.streamHoldMaxMs");
+    q->non_stream_max_wait_ms = options_get_int(cfg, "queue.nonStreamMaxWaitMs");
+    q->network_max_wait_ms = options_get_int(cfg, "queue.networkMaxWaitMs");
+    /* Part A1: a stream tolerance applies only when someone set one. */
+    if (options_lookup(cfg, "queue.streamClientToleranceMs"))
+        q->client_tolerance_ms = options_get_int(cfg, "queue.streamClientToleranceMs");
+    q->client_tolerance_ms =
+        (int64_t)env_ms("MAXPOOL_STREAM_CLIENT_TOLERANCE_MS", (uint64_t)q->client_tolerance_ms, 60000);
+    q->count_tokens_max_wait_ms = (int64_t)env_ms(
+        "MAXPOOL_COUNT_TOKENS_MAX_WAIT_MS",
+        (uint64_t)options_get_int(cfg, "queue.countTokensMaxWaitMs"), 1000);
+    q->network_soak_nonstream_ms =
+        (int64_t)env_ms("MAXPOOL_NETWORK_SOAK_NONSTREAM_MS", 45000, 5000);
+    q->max_concurrent = (int)options_get_int(cfg, "queue.maxConcurrentQueued");
+    q->max_queued_bytes = options_get_int(cfg, "queue.maxQueuedBytes");
+    q->max_queued_body_bytes = options_get_int(cfg, "queue.maxQueuedBodyBytes");
+    q->poll_ms = options_get_int(cfg, "queue.pollMs");
+    q->heartbeat_ms = options_get_int(cfg, "queue.heartbeatMs");
+    q->stream_grace_ms = (int64_t)env_ms(
+        "MAXPOOL_STREAM_FORWARD_GRACE_MS",
+        (uint64_t)options_get_int(cfg, "queue.streamForwardGraceMs"), 1000);
+}
+
 /* ---- shutdown (§10.1) ------------------------------------------------------------------ */
 
 typedef struct server_run {
@@ -186,9 +218,12 @@ int cmd_server(int argc, char **argv)
 
     sched_options_t sopt;
     schedopts_from_config(cfg, &sopt);
+    queue_opts_t qopt;
+    queue_opts_from(cfg, &qopt);
     char *state_path = config_state_path(path);
     proxy_settings_t s = {
         .sched = &sopt,
+        .queue = &qopt,
         .state_path = state_path,
         .host = options_get_string(cfg, "proxy.host"),
         .port = (int)options_get_int(cfg, "proxy.port"),

@@ -5,6 +5,7 @@
 #include "http/server.h"
 #include "http/upstream.h"
 #include "proxy/proxy.h"
+#include "proxy/queue.h"
 #include "sched/sched.h"
 
 struct proxy {
@@ -21,6 +22,10 @@ struct proxy {
     void (*on_drained)(void *ud);
     void *drained_ud;
     uv_timer_t tick;         /* sched_tick and the state file */
+    queue_t queue;           /* requests held for capacity (§6.9) */
+    queue_opts_t qopts;
+    uv_timer_t qtimer;       /* the queue's poll */
+    int open_handles;        /* tick and qtimer: px is freed when both closed */
     int64_t state_gen;       /* state file generation last seen */
     int64_t state_saved_ms;  /* last state write */
     bool state_writing;      /* a write is in the thread pool */
@@ -36,6 +41,8 @@ void proxy_request_begin(proxy_t *px, http_req_t *req);
 void proxy_token_relay(proxy_t *px, http_req_t *req);
 /* Called when a proxied request finished; fires on_drained when the last one ends. */
 void proxy_request_ended(proxy_t *px);
+/* Fails every held request at once (shutdown): SSE error frames or JSON errors. */
+void proxy_queue_fail_all(proxy_t *px, const char *message);
 /* Prints the scheduler's pending events to the log. */
 void proxy_log_events(proxy_t *px);
 

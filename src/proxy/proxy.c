@@ -283,6 +283,8 @@ int proxy_start(uv_loop_t *loop, const proxy_settings_t *s, account_t *accts, si
         proxy_log_events(px);
     }
     px->state_saved_ms = now;
+    if (s->queue) px->qopts = *s->queue;
+    else queue_opts_default(&px->qopts);
     px->up = upstream_new(loop);
     if (!px->up) {
         *err = xstrdup("could not initialise libcurl");
@@ -323,6 +325,9 @@ int proxy_start(uv_loop_t *loop, const proxy_settings_t *s, account_t *accts, si
     uv_timer_init(loop, &px->tick);
     px->tick.data = px;
     uv_timer_start(&px->tick, tick_cb, 1000, 1000);
+    uv_timer_init(loop, &px->qtimer);
+    px->qtimer.data = px;
+    px->open_handles = 2;
     px->tick_on = true;
     *out = px;
     return 0;
@@ -357,6 +362,9 @@ void proxy_drain(proxy_t *px, void (*on_drained)(void *ud), void *ud)
     px->on_drained = on_drained;
     px->drained_ud = ud;
     uv_timer_stop(&px->tick);
+    /* Held requests would wait past our exit: tell them now, in-band (§10.1, issue 6). */
+    proxy_queue_fail_all(px, "Maxpool is shutting down; this request was waiting for an "
+                             "account and was not sent. Send it again when maxpool is back.");
     if (px->srv) http_server_stop(px->srv, server_stopped, px);
     else
         px->srv_closed = true;
@@ -366,6 +374,7 @@ void proxy_drain(proxy_t *px, void (*on_drained)(void *ud), void *ud)
 static void proxy_closed(uv_handle_t *h)
 {
     proxy_t *px = h->data;
+    if (--px->open_handles > 0) return;
     /* A state write still in the thread pool frees px when it comes back. */
     if (px->state_writing) px->free_pending = true;
     else free(px);
@@ -383,6 +392,10 @@ void proxy_free(proxy_t *px)
     free((char *)px->s.network_proxy);
     free((char *)px->s.log_dir);
     free((char *)px->s.state_path);
-    if (px->tick_on) uv_close((uv_handle_t *)&px->tick, proxy_closed);
-    else free(px);
+    if (px->tick_on) {
+        uv_close((uv_handle_t *)&px->tick, proxy_closed);
+        uv_close((uv_handle_t *)&px->qtimer, proxy_closed);
+    } else {
+        free(px);
+    }
 }

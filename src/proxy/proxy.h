@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "proxy/queue.h"
 #include "sched/sched.h"
 
 typedef struct proxy_settings {
@@ -25,6 +26,7 @@ typedef struct proxy_settings {
     const sched_options_t *sched; /* routing options, switchThreshold and retry.* included
                                    * (NULL = the §5.9 defaults) */
     const char *state_path;       /* <config>.state.json, or NULL for no state file */
+    const queue_opts_t *queue;    /* queue.* (NULL = the §2.3 defaults) */
 } proxy_settings_t;
 
 typedef struct proxy proxy_t;

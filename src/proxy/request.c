@@ -17,6 +17,7 @@
 #include "proxy/reqlog.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,10 +67,21 @@ typedef struct preq {
     uint64_t input_tokens, output_tokens;
     int64_t started_ms;
     uv_timer_t retry; /* next attempt on a clean stack (never from inside libcurl) */
-    reqlog_t *log;    /* --log-to record, or NULL */
+    uv_timer_t hb;    /* stream grace (§6.8), then heartbeats while nothing is relayed */
+    int open_handles; /* retry and hb: freed when both closed */
+    bool hb_head;     /* our own 200 text/event-stream head went out (§6.8, §6.9) */
+    queue_ticket_t ticket;
+    sched_outcome_t held_out; /* the failure a held request answers with if it gives up */
+    bool has_held_out;
+    int64_t tolerance_ms; /* x-maxpool-client-stream-idle-ms × 0.8 when > 300000, else 0 */
+    reqlog_t *log;        /* --log-to record, or NULL */
 } preq_t;
 
+#define PREQ_OF_TICKET(t) ((preq_t *)((char *)(t)-offsetof(preq_t, ticket)))
+
 static void attempt(preq_t *p);
+static void hb_stop(preq_t *p);
+static void give_up_now(preq_t *p, const sched_outcome_t *out);
 
 static void set_state(preq_t *p, preq_state_t s)
 {
@@ -109,7 +121,8 @@ static void lease_complete(preq_t *p)
 
 static void preq_closed(uv_handle_t *h)
 {
-    free(h->data);
+    preq_t *p = h->data;
+    if (--p->open_handles == 0) free(p);
 }
 
 static void preq_maybe_free(preq_t *p)
@@ -117,6 +130,8 @@ static void preq_maybe_free(preq_t *p)
     if (p->req || p->up || p->freeing) return;
     p->freeing = true;
     lease_release(p);
+    queue_remove(&p->px->queue, &p->ticket);
+    p->px->sched.queue_depth = p->px->queue.count;
     p->px->buffered_bytes -= p->body_len;
     free(p->model);
     free(p->session);
@@ -134,6 +149,7 @@ static void preq_maybe_free(preq_t *p)
     }
     proxy_t *px = p->px;
     uv_close((uv_handle_t *)&p->retry, preq_closed);
+    uv_close((uv_handle_t *)&p->hb, preq_closed);
     proxy_request_ended(px);
 }
 
@@ -182,6 +198,11 @@ static size_t stored_head(preq_t *p, http_header_t *hv)
 static void send_head(preq_t *p, int64_t content_length)
 {
     if (!p->req || p->head_sent) return;
+    if (p->hb_head) {
+        /* Our heartbeat already answered 200 text/event-stream: only events follow. */
+        p->head_sent = true;
+        return;
+    }
     http_header_t in[MAX_UPSTREAM_HEADERS], out[MAX_UPSTREAM_HEADERS];
     size_t n = stored_head(p, in);
     size_t k = proxy_headers_downstream(in, n, out);
@@ -190,8 +211,19 @@ static void send_head(preq_t *p, int64_t content_length)
 }
 
 /* An error for the client: JSON before the response started, an SSE error event after. */
+static void client_error_ex(preq_t *p, int status, const char *type, const char *message,
+                            int retry_after_s, int64_t rejected_reset_ms);
+
 static void client_error(preq_t *p, int status, const char *type, const char *message,
                          int retry_after_s)
+{
+    client_error_ex(p, status, type, message, retry_after_s, 0);
+}
+
+/* rejected_reset_ms > 0 adds `anthropic-ratelimit-unified-status: rejected` and the reset, so
+ * Claude Code stops at once and tells the user when (issue 6, CLIENTS.md). */
+static void client_error_ex(preq_t *p, int status, const char *type, const char *message,
+                            int retry_after_s, int64_t rejected_reset_ms)
 {
     if (!p->req) return;
     json_t *o = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", type,
@@ -199,13 +231,20 @@ static void client_error(preq_t *p, int status, const char *type, const char *me
     char *j = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!http_resp_started(p->req)) {
-        char ra[24];
+        char ra[24], reset[24];
         snprintf(ra, sizeof ra, "%d", retry_after_s);
-        http_header_t hv[] = {{"content-type", "application/json"}, {"retry-after", ra}};
-        http_resp_start(p->req, status, hv, retry_after_s > 0 ? 2 : 1, (int64_t)strlen(j));
+        snprintf(reset, sizeof reset, "%lld", (long long)((rejected_reset_ms + 999) / 1000));
+        http_header_t hv[5] = {{"content-type", "application/json"}};
+        size_t k = 1;
+        if (retry_after_s > 0) hv[k++] = (http_header_t){"retry-after", ra};
+        if (rejected_reset_ms > 0) {
+            hv[k++] = (http_header_t){"anthropic-ratelimit-unified-status", "rejected"};
+            hv[k++] = (http_header_t){"anthropic-ratelimit-unified-reset", reset};
+        }
+        http_resp_start(p->req, status, hv, k, (int64_t)strlen(j));
         http_resp_write(p->req, j, strlen(j));
         client_end(p);
-    } else if (p->mode == RELAY_SSE) {
+    } else if (p->mode == RELAY_SSE || p->hb_head) {
         buf_t b;
         buf_init(&b, 0);
         sse_format_error(&b, type, message);
@@ -225,17 +264,204 @@ static void on_client_close(http_req_t *req, void *ud)
 {
     preq_t *p = ud;
     p->req = NULL;
+    hb_stop(p);
     if (p->up) {
         /* Nobody will read the rest: stop the transfer and free the account now. */
         upstream_req_cancel(p->up);
         p->up = NULL;
     }
     double secs = (double)(clock_mono_ms() - p->started_ms) / 1000.0;
-    log_msg("Client left after %.1fs on \"%s\" (%s)", secs, cur_acct(p) ? cur_acct(p)->name : "-",
+    log_msg("Client left after %.1fs on \"%s\" (%s)", secs,
+            p->leased && cur_acct(p) ? cur_acct(p)->name : "-",
             p->sr.committed ? "mid-response — output already sent"
                             : "still waiting, nothing sent");
     set_state(p, PR_DONE);
     preq_maybe_free(p);
+}
+
+
+/* ---- heartbeats (§6.8, §6.9) ----------------------------------------------------------- */
+
+static const char PING[] = "event: ping\ndata: {}\n\n";
+
+static void hb_cb(uv_timer_t *t);
+
+/* Commits our own 200 text/event-stream head and pings, so the client's idle watchdog does
+ * not fire while the request waits for an account or a slow first byte. */
+static void hb_start(preq_t *p)
+{
+    if (!p->req || !p->sr.stream || p->sr.committed || http_resp_started(p->req)) {
+        if (p->hb_head) uv_timer_start(&p->hb, hb_cb, (uint64_t)p->px->qopts.heartbeat_ms, 0);
+        return;
+    }
+    http_header_t hv[] = {{"content-type", "text/event-stream"},
+                          {"cache-control", "no-cache"},
+                          {"x-accel-buffering", "no"}};
+    http_resp_start(p->req, 200, hv, 3, -1);
+    p->hb_head = true;
+    http_resp_write(p->req, PING, sizeof PING - 1);
+    uv_timer_start(&p->hb, hb_cb, (uint64_t)p->px->qopts.heartbeat_ms, 0);
+}
+
+static void hb_cb(uv_timer_t *t)
+{
+    preq_t *p = t->data;
+    if (!p->req || p->sr.committed) return;
+    if (!p->hb_head) {
+        /* Stream grace (§6.8): nothing from upstream yet, commit and keep the client. */
+        hb_start(p);
+        return;
+    }
+    http_resp_write(p->req, PING, sizeof PING - 1);
+    uv_timer_start(&p->hb, hb_cb, (uint64_t)p->px->qopts.heartbeat_ms, 0);
+}
+
+/* Stops heartbeats: real events are flowing (or the request is over). */
+static void hb_stop(preq_t *p)
+{
+    uv_timer_stop(&p->hb);
+}
+
+/* ---- the queue (§6.9, Part A1/A2) ------------------------------------------------------ */
+
+static void qtick_cb(uv_timer_t *t);
+
+static void queue_arm(proxy_t *px, int64_t delay_ms)
+{
+    if (px->queue.count == 0) {
+        uv_timer_stop(&px->qtimer);
+        return;
+    }
+    /* pollMs × U(0.8, 1.2) so held requests do not move in lockstep. */
+    if (delay_ms < 0) {
+        int64_t base = px->qopts.poll_ms;
+        delay_ms = base * 8 / 10 + (int64_t)((uint64_t)rand() % (uint64_t)(base * 4 / 10 + 1));
+    }
+    uv_timer_start(&px->qtimer, qtick_cb, (uint64_t)delay_ms, 0);
+}
+
+static sched_queue_cause_t queue_cause_of(sched_cause_t c)
+{
+    switch (c) {
+    case SCHED_CAUSE_UPSTREAM_THROTTLE:
+    case SCHED_CAUSE_UPSTREAM_PROBE:
+        return SCHED_QUEUE_UPSTREAM_THROTTLE;
+    case SCHED_CAUSE_COOLDOWN:
+    case SCHED_CAUSE_UPSTREAM_FAILURE:
+    case SCHED_CAUSE_CONCURRENCY_CAP:
+        return SCHED_QUEUE_CAPACITY;
+    default:
+        return SCHED_QUEUE_QUOTA;
+    }
+}
+
+static const char QUEUE_FULL_MSG[] =
+    "Maxpool queue is full — too many requests are already waiting for capacity. Try again "
+    "shortly.";
+
+/* Tries to hold the request instead of failing it. Returns true when the request is taken
+ * care of (held, or answered with the in-band "queue is full" error). */
+static bool try_hold(preq_t *p, sched_queue_cause_t cause, sched_cause_t oracle, int64_t retry_ms,
+                     const char *reason)
+{
+    proxy_t *px = p->px;
+    if (!p->req || p->sr.committed) return false;
+    int64_t now = clock_now_ms();
+    queue_verdict_t v = queue_offer(&px->queue, &px->qopts, &p->ticket, p->sr.stream,
+                                    p->sr.is_count_tokens, p->body_len, cause, oracle, retry_ms,
+                                    p->tolerance_ms, p->sr.queue_admitted, now);
+    if (v == QUEUE_FULL && p->hb_head) {
+        client_error(p, 429, "rate_limit_error", QUEUE_FULL_MSG, 0);
+        return true;
+    }
+    if (v != QUEUE_HOLD) return false;
+    px->sched.queue_depth = px->queue.count;
+    /* A ticket holder is judged as the queue sees it, not as a newcomer behind the queue. */
+    p->sr.queue_admitted = true;
+    size_t rl = strlen(reason);
+    while (rl > 0 && (reason[rl - 1] == '.' || reason[rl - 1] == ' ')) rl--;
+    log_msg("%.*s; queueing request for up to %llds (cause: %s, retry: %s)", (int)rl, reason,
+            (long long)((p->ticket.deadline_ms - now + 999) / 1000),
+            sched_queue_cause_name(cause), sched_cause_name(oracle));
+    set_state(p, PR_SELECT);
+    if (p->sr.stream) hb_start(p);
+    if (!uv_is_active((uv_handle_t *)&px->qtimer)) queue_arm(px, -1);
+    return true;
+}
+
+/* A held request gives up: the honest answer with the soonest retry (§6.9, §6.10). */
+static void fail_held(preq_t *p, sched_cause_t oracle, int64_t retry_ms)
+{
+    proxy_t *px = p->px;
+    queue_remove(&px->queue, &p->ticket);
+    px->sched.queue_depth = px->queue.count;
+    hb_stop(p);
+    if (!p->hb_head && p->has_held_out) {
+        /* Plain requests get the answer they would have had without the hold (§6.9). */
+        give_up_now(p, &p->held_out);
+        preq_maybe_free(p);
+        return;
+    }
+    char msg[512];
+    if (p->ticket.cause == SCHED_QUEUE_NETWORK)
+        snprintf(msg, sizeof msg,
+                 "Could not connect to Claude (network error) and connectivity did not return "
+                 "in time. Check your internet connection and try again. This is not an "
+                 "account quota issue.");
+    else sched_no_route_message(&px->sched, retry_ms, oracle, msg, sizeof msg);
+    int64_t ra = retry_ms == SCHED_NEVER ? 60 : (retry_ms + 999) / 1000;
+    if (ra < 1) ra = 1;
+    int64_t reset = retry_ms == SCHED_NEVER ? 0 : clock_now_ms() + retry_ms;
+    client_error_ex(p, 429, "rate_limit_error", msg, (int)ra,
+                    p->ticket.cause == SCHED_QUEUE_QUOTA ? reset : 0);
+    hb_stop(p);
+    preq_maybe_free(p);
+}
+
+static void qtick_cb(uv_timer_t *t)
+{
+    proxy_t *px = t->data;
+    int64_t now = clock_now_ms();
+    int64_t next = -1;
+    queue_ticket_t *tk = px->queue.head;
+    while (tk) {
+        queue_ticket_t *after = tk->next;
+        preq_t *p = PREQ_OF_TICKET(tk);
+        sched_cause_t cause;
+        int64_t wait = sched_next_retry(&px->sched, &p->sr, now, &cause);
+        if (now >= tk->deadline_ms || wait == SCHED_NEVER) {
+            fail_held(p, cause, wait);
+            tk = after;
+            continue;
+        }
+        if (wait > 0 || tk != px->queue.head) break; /* FIFO: the head goes first */
+        queue_remove(&px->queue, tk);
+        px->sched.queue_depth = px->queue.count;
+        sched_request_restart(&p->sr);
+        p->sr.queue_admitted = true;
+        attempt(p);
+        /* After a throttle cleared, admissions are spaced (§6.4 ramp). */
+        if (px->sched.throttle.ramp_until_ms > now) {
+            next = 250;
+            break;
+        }
+        tk = px->queue.head;
+    }
+    proxy_log_events(px);
+    queue_arm(px, next);
+}
+
+void proxy_queue_fail_all(proxy_t *px, const char *message)
+{
+    while (px->queue.head) {
+        preq_t *p = PREQ_OF_TICKET(px->queue.head);
+        queue_remove(&px->queue, px->queue.head);
+        client_error(p, 503, "overloaded_error", message, 1);
+        hb_stop(p);
+        preq_maybe_free(p);
+    }
+    px->sched.queue_depth = 0;
+    uv_timer_stop(&px->qtimer);
 }
 
 /* ---- usage on the side (§3.7) ---------------------------------------------------------- */
@@ -289,6 +515,21 @@ static void schedule_attempt(preq_t *p)
  * (§6.9) will take the requests whose cause allows holding. */
 static void give_up(preq_t *p, const sched_outcome_t *out)
 {
+    if (out->cause != SCHED_QUEUE_NONE && out->cause != SCHED_QUEUE_PROXY && p->req &&
+        !p->sr.committed) {
+        sched_cause_t oracle;
+        int64_t wait = sched_next_retry(&p->px->sched, &p->sr, clock_now_ms(), &oracle);
+        p->held_out = *out;
+        p->has_held_out = true;
+        if (try_hold(p, out->cause, oracle, wait,
+                     out->message[0] ? out->message : "No failover left"))
+            return;
+    }
+    give_up_now(p, out);
+}
+
+static void give_up_now(preq_t *p, const sched_outcome_t *out)
+{
     if (out->verbatim && !p->sr.committed && p->mode == RELAY_ERROR) {
         send_head(p, (int64_t)p->hold.len);
         client_write(p, p->hold.data, p->hold.len);
@@ -314,6 +555,7 @@ static void follow(preq_t *p, sched_action_t act, const sched_outcome_t *out)
         break;
     case SCHED_GIVE_UP:
         give_up(p, out);
+        if (p->ticket.queued) return;
         break;
     case SCHED_RELAY:
     case SCHED_PASS:
@@ -405,6 +647,20 @@ static void on_up_head(upstream_req_t *u, int status, const http_header_t *h, si
     const char *ctype = "";
     for (size_t i = 0; i < n; i++)
         if (strcasecmp(h[i].name, "content-type") == 0) ctype = h[i].value;
+    if (p->hb_head && !strstr(ctype, "text/event-stream")) {
+        /* Our heartbeat already promised a stream: say what happened in-band (§3.7). */
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "Upstream returned a non-streaming %d response for a streaming request", status);
+        upstream_req_cancel(u);
+        p->up = NULL;
+        hb_stop(p);
+        lease_release(p);
+        p->mode = RELAY_SSE;
+        client_error(p, 502, "api_error", msg, 0);
+        preq_maybe_free(p);
+        return;
+    }
     if (strstr(ctype, "text/event-stream")) {
         /* The head waits for the first event: a stream that stalls before it can still fail
          * over (§13 scenario 37). */
@@ -475,6 +731,7 @@ static void on_up_body(upstream_req_t *u, const char *data, size_t n, void *ud)
     if (!p->req) return;
     switch (p->mode) {
     case RELAY_SSE:
+        hb_stop(p);
         send_head(p, -1);
         sse_feed(&p->sse, data, n, usage_event, p);
         if (!p->echo_done) {
@@ -553,6 +810,15 @@ static void finish_error(preq_t *p)
     buf_free(&tmp);
     sched_outcome_t out;
     sched_action_t act = judge(p, etype[0] ? etype : NULL, emsg[0] ? emsg : NULL, &out);
+    if ((act == SCHED_RELAY || act == SCHED_PASS) && p->hb_head) {
+        /* The client already has our SSE head: the upstream's error goes in-band. */
+        hb_stop(p);
+        lease_complete(p);
+        client_error(p, p->status, etype[0] ? etype : "api_error",
+                     emsg[0] ? emsg : "Upstream error", 0);
+        preq_maybe_free(p);
+        return;
+    }
     if (act == SCHED_RELAY || act == SCHED_PASS) {
         /* Passed through unchanged (§13 scenario 36): the body as the upstream sent it. */
         send_head(p, (int64_t)p->hold.len);
@@ -622,6 +888,7 @@ static void on_up_done(upstream_req_t *u, const char *err, const char *detail, v
         send_head(p, -1);
         break;
     }
+    hb_stop(p);
     client_end(p);
     lease_complete(p);
     preq_maybe_free(p);
@@ -634,6 +901,9 @@ static const upstream_callbacks_t UPSTREAM_CB = {on_up_head, on_up_body, on_up_d
 /* No account can take the request now (§6.10 "no route"). The queue will hold these. */
 static void no_route(preq_t *p, const sched_pick_t *pick)
 {
+    sched_queue_cause_t qc = p->net_code ? SCHED_QUEUE_NETWORK : queue_cause_of(pick->cause);
+    if (try_hold(p, qc, pick->cause, pick->retry_ms, "No account can take this request now"))
+        return;
     if (p->net_code) {
         /* Every account we tried dropped the connection: say so, not "quota". */
         sched_outcome_t out;
@@ -652,7 +922,9 @@ static void no_route(preq_t *p, const sched_pick_t *pick)
     sched_no_route_message(&p->px->sched, pick->retry_ms, pick->cause, msg, sizeof msg);
     int64_t ra = pick->retry_ms == SCHED_NEVER ? 60 : (pick->retry_ms + 999) / 1000;
     if (ra < 1) ra = 1;
-    client_error(p, 429, "rate_limit_error", msg, (int)ra);
+    bool quota = queue_cause_of(pick->cause) == SCHED_QUEUE_QUOTA && pick->retry_ms != SCHED_NEVER;
+    client_error_ex(p, 429, "rate_limit_error", msg, (int)ra,
+                    quota ? clock_now_ms() + pick->retry_ms : 0);
 }
 
 static void attempt(preq_t *p)
@@ -680,7 +952,10 @@ static void attempt(preq_t *p)
     proxy_log_events(px);
     if (pick.idx < 0) {
         no_route(p, &pick);
-        preq_maybe_free(p);
+        if (!p->ticket.queued) {
+            hb_stop(p);
+            preq_maybe_free(p);
+        }
         return;
     }
     p->idx = pick.idx;
@@ -772,7 +1047,9 @@ void proxy_request_begin(proxy_t *px, http_req_t *req)
     buf_init(&p->uhead, 0);
     sse_init(&p->sse, 1u << 20);
     uv_timer_init(px->loop, &p->retry);
-    p->retry.data = p;
+    uv_timer_init(px->loop, &p->hb);
+    p->retry.data = p->hb.data = p;
+    p->open_handles = 2;
     http_req_on_close(req, on_client_close, p);
     if (px->s.log_dir) {
         p->log = xcalloc(1, sizeof *p->log);
@@ -780,5 +1057,13 @@ void proxy_request_begin(proxy_t *px, http_req_t *req)
         buf_init(&p->log->stream, 0);
     }
     describe(p, req);
+    /* §3.4: a client that tolerates long silences may say so; it widens stream holds. */
+    const char *tol = http_req_header(req, "x-maxpool-client-stream-idle-ms");
+    if (tol) {
+        long long v = strtoll(tol, NULL, 10);
+        if (v > 300000) p->tolerance_ms = v * 8 / 10;
+    }
+    /* Stream grace (§6.8): no upstream head within streamForwardGraceMs → commit and ping. */
+    if (p->sr.stream) uv_timer_start(&p->hb, hb_cb, (uint64_t)px->qopts.stream_grace_ms, 0);
     attempt(p);
 }

@@ -62,7 +62,8 @@ describe('failover before the first byte', { skip }, () => {
   });
 
   test('every account failing: the client gets an error, after one attempt per account', async (t) => {
-    const { sim, server } = await pool(t, { only: TWO, over: { faults: [{ kind: 'overloaded' }] } });
+    // Without the queue: the failover alone decides (the queue has its own suite).
+    const { sim, server } = await pool(t, { only: TWO, over: { faults: [{ kind: 'overloaded' }] }, config: { queue: { enabled: false } } });
     const r = await postMessages(server.url, {});
     assert.ok(r.status >= 429, `status ${r.status}`);
     assert.equal(r.json?.type, 'error', r.text);
@@ -70,7 +71,7 @@ describe('failover before the first byte', { skip }, () => {
   });
 
   test('every account answered the same 429: the shared throttle opens (§6.3, §6.4), the next request gets a 429 without an upstream call', async (t) => {
-    const { sim, server } = await pool(t, { only: TWO, over: { faults: [{ kind: 'rate_limit', retryAfter: 30, count: 2 }] } });
+    const { sim, server } = await pool(t, { only: TWO, over: { faults: [{ kind: 'rate_limit', retryAfter: 30, count: 2 }] }, config: { queue: { enabled: false } } });
     const first = await postMessages(server.url, {});
     assert.equal(first.status, 429);
     assert.equal(first.json.error.type, 'rate_limit_error');
@@ -88,7 +89,7 @@ describe('failover before the first byte', { skip }, () => {
   });
 
   test('every account answering 500: the client gets 500 overloaded_error "Upstream returned 500" (§6.2)', async (t) => {
-    const { server } = await pool(t, { only: TWO, over: { faults: [{ kind: 'status', status: 500 }] } });
+    const { server } = await pool(t, { only: TWO, over: { faults: [{ kind: 'status', status: 500 }] }, config: { queue: { enabled: false } } });
     const r = await postMessages(server.url, {});
     assert.equal(r.status, 500);
     assert.deepEqual(r.json, { type: 'error', error: { type: 'overloaded_error', message: 'Upstream returned 500' } });
