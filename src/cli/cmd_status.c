@@ -7,6 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* §1 durations: <1000ms → Nms; <60s → N.Ns; else MmSSs. */
+static void status_duration(long long ms, char *out, size_t n)
+{
+    if (ms < 1000) snprintf(out, n, "%lldms", ms);
+    else if (ms < 60000) snprintf(out, n, "%.1fs", (double)ms / 1000.0);
+    else snprintf(out, n, "%lldm%02llds", ms / 60000, (ms % 60000) / 1000);
+}
+
 static void pct(const char *label, json_t *v)
 {
     if (json_is_number(v))
@@ -24,10 +32,26 @@ static void print_account(json_t *a, const char *current)
     json_t *en = json_object_get(a, "enabled");
     const char *st = json_string_value(json_object_get(a, "status"));
     printf("    Status:   %s\n", json_is_false(en) ? "disabled" : st ? st : "-");
-    printf("    Load:     current %lld in flight, %lld done, %lld failed\n",
-           (long long)json_integer_value(json_object_get(a, "inFlight")),
-           (long long)json_integer_value(json_object_get(a, "completedRequests")),
-           (long long)json_integer_value(json_object_get(a, "failedRequests")));
+    json_t *load = json_object_get(a, "load");
+    json_t *cur = json_object_get(load, "current");
+    printf("    Load:     current %lld/%lld weight",
+           (long long)json_integer_value(json_object_get(cur, "inFlight")),
+           (long long)json_integer_value(json_object_get(cur, "activeWeight")));
+    static const char *const windows[][2] = {{"last15m", "15m"}, {"last1h", "1h"}};
+    for (int w = 0; w < 2; w++) {
+        json_t *l = json_object_get(load, windows[w][0]);
+        long long req = (long long)json_integer_value(json_object_get(l, "requests"));
+        long long failed = (long long)json_integer_value(json_object_get(l, "failed"));
+        json_t *avg = json_object_get(l, "avgMs");
+        printf(", %s %lld req", windows[w][1], req);
+        if (json_is_integer(avg)) {
+            char d[32];
+            status_duration(json_integer_value(avg), d, sizeof d);
+            printf(" avg %s", d);
+        }
+        if (failed) printf(", %lld failed", failed);
+    }
+    printf("\n");
     json_t *q = json_object_get(a, "quota");
     if (type && strcmp(type, "apikey") == 0) {
         json_t *tl = json_object_get(q, "tokensLimit"), *tr = json_object_get(q, "tokensRemaining");
@@ -102,6 +126,15 @@ int cmd_status(int argc, char **argv)
         printf("Last selected:  %s\n", current ? current : "-");
         printf("Switch at:      %.0f%% usage\n",
                json_number_value(json_object_get(doc, "switchThreshold")) * 100);
+        json_t *thr = json_object_get(doc, "upstreamThrottle");
+        if (json_is_true(json_object_get(thr, "active"))) {
+            const char *until = json_string_value(json_object_get(thr, "until"));
+            long long queued = (long long)json_integer_value(json_object_get(thr, "queued"));
+            if (json_is_true(json_object_get(thr, "probeInFlight")))
+                printf("Anthropic:      temporarily throttled (probing recovery)\n");
+            else printf("Anthropic:      temporarily throttled (retry at %s)\n", until ? until : "?");
+            if (queued) printf("                queued %lld\n", queued);
+        }
         json_t *accts = json_object_get(doc, "accounts");
         size_t i;
         json_t *a;
