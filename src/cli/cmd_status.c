@@ -33,10 +33,10 @@ static void print_account(json_t *a, const char *current)
     const char *st = json_string_value(json_object_get(a, "status"));
     printf("    Status:   %s\n", json_is_false(en) ? "disabled" : st ? st : "-");
     json_t *load = json_object_get(a, "load");
-    json_t *cur = json_object_get(load, "current");
+    json_t *live = json_object_get(load, "current");
     printf("    Load:     current %lld/%lld weight",
-           (long long)json_integer_value(json_object_get(cur, "inFlight")),
-           (long long)json_integer_value(json_object_get(cur, "activeWeight")));
+           (long long)json_integer_value(json_object_get(live, "inFlight")),
+           (long long)json_integer_value(json_object_get(live, "activeWeight")));
     static const char *const windows[][2] = {{"last15m", "15m"}, {"last1h", "1h"}};
     for (int w = 0; w < 2; w++) {
         json_t *l = json_object_get(load, windows[w][0]);
