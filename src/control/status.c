@@ -98,12 +98,15 @@ char *status_render(const sched_t *s, int64_t now, const char *version)
                               : NULL;
     const sched_throttle_t *t = &s->throttle;
     bool active = t->until_ms > now || t->probe_in_flight;
+    /* §5.1: preferring a missing, disabled or provider account falls back to automatic. */
+    int pref = s->opt.preferred_mode ? sched_find(s, s->opt.preferred) : -1;
+    bool preferred = pref >= 0 && s->accts[pref].enabled && !s->accts[pref].provider[0];
     json_t *doc = json_pack(
         "{s:{s:s,s:n,s:b},s:s,s:s?,s:f,s:{s:s,s:s?,s:s},s:o}", "version", "current", version,
         "latest", "hasUpdate", 0, "runningVersion", version, "currentAccount", current,
         "switchThreshold", s->opt.switch_threshold, "routing", "mode",
-        s->opt.preferred_mode ? "preferred" : "automatic", "preferredAccount",
-        s->opt.preferred[0] ? s->opt.preferred : NULL, "crossProviderFallbackPolicy",
+        preferred ? "preferred" : "automatic", "preferredAccount",
+        preferred ? s->opt.preferred : NULL, "crossProviderFallbackPolicy",
         s->opt.cross_provider_fallback == SCHED_FALLBACK_ALWAYS           ? "always"
         : s->opt.cross_provider_fallback == SCHED_FALLBACK_WHEN_EXHAUSTED ? "when-exhausted"
                                                                           : "never",
