@@ -1,5 +1,6 @@
 #include "control/status.h"
 #include "core/clock.h"
+#include "store/state.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -81,7 +82,12 @@ static json_t *account_json(const sched_t *s, const account_t *a, int64_t now)
     json_object_set_new(o, "lastError", a->last_error[0] ? json_string(a->last_error) : json_null());
     json_object_set_new(o, "lastErrorAt", iso_or_null(a->last_error_ms));
     json_object_set_new(o, "cooldownUntil", iso_or_null(cool > now ? cool : 0));
-    json_object_set_new(o, "quota", quota_json(&a->quota));
+    /* §3.8 shows every quota field: the ones without a display form (scopedWeekly, provider
+     * windows, lastProbeOkAt) as the state file stores them. */
+    json_t *quota = quota_json(&a->quota), *full = state_quota_to_json(&a->quota);
+    json_object_update_missing(quota, full);
+    json_decref(full);
+    json_object_set_new(o, "quota", quota);
     json_object_set_new(o, "weekly", weekly);
     json_object_set_new(o, "usage", usage);
     json_object_set_new(o, "rateLimitedUntil",
