@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { messageBody, postMessages } from './lib/harness.mjs';
 import { rawRequest } from './lib/rawhttp.mjs';
 import { SKIP_PROXY, bodyOfSize, waitFor } from './lib/pool.mjs';
-import { acct, msUntil, rpool, send } from './lib/routing.mjs';
+import { acct, waitLog, msUntil, rpool, send } from './lib/routing.mjs';
 import { startServer } from './lib/server.mjs';
 
 const skip = SKIP_PROXY;
@@ -46,7 +46,7 @@ describe('failover and account states (§13 scenarios 28–30, 34–38)', { skip
     const a = acct(await server.status(), 'max-a');
     assert.equal(a.status, 'throttled');
     near(msUntil(a.rateLimitedUntil), 7000, 1500, 'rateLimitedUntil');
-    assert.match(server.stderr(), /Account "max-a" rate limited for 7s/);
+    await waitLog(server, /Account "max-a" rate limited for 7s/);
     assert.equal(acct(await server.status(), 'pro-b').status, 'active');
   });
 
@@ -106,7 +106,7 @@ describe('failover and account states (§13 scenarios 28–30, 34–38)', { skip
     let st = await server.status();
     assert.equal(st.upstreamThrottle.active, true, JSON.stringify(st.upstreamThrottle));
     near(msUntil(st.upstreamThrottle.until), 2000, 1000, 'throttle until');
-    assert.match(server.stderr(), /Anthropic upstream temporarily limiting requests for 2s; pausing Claude routes/);
+    await waitLog(server, /Anthropic upstream temporarily limiting requests for 2s; pausing Claude routes/);
     for (const n of ['max-a', 'pro-b']) assert.equal(acct(st, n).rateLimitedUntil, null, `${n}: no account blame for a shared limit`);
     // While the throttle blocks, no request reaches the upstream.
     const blocked = await send(server);
@@ -124,7 +124,7 @@ describe('failover and account states (§13 scenarios 28–30, 34–38)', { skip
     assert.equal((await cur.seen()).length, 1, 'only the probe went upstream');
     st = await server.status();
     assert.equal(st.upstreamThrottle.active, false, JSON.stringify(st.upstreamThrottle));
-    assert.match(server.stderr(), /throttle cleared \(Anthropic accepted recovery probe\)/);
+    await waitLog(server, /throttle cleared \(Anthropic accepted recovery probe\)/);
     for (let i = 0; i < 3; i++) assert.equal((await send(server)).status, 200);
   });
 
@@ -138,7 +138,7 @@ describe('failover and account states (§13 scenarios 28–30, 34–38)', { skip
     const a = acct(await server.status(), 'max-a');
     near(msUntil(a.cooldownUntil), 30000, 2000, 'A cooldown');
     assert.equal(a.consecutiveFailures, 1);
-    assert.match(server.stderr(), /Account "max-a" cooling down for 30s after/);
+    await waitLog(server, /Account "max-a" cooling down for 30s after/);
   });
 
   test('34: a second consecutive 500 doubles the cooldown (scheduler.cooldownMs 1000 → 1 s, 2 s)', async (t) => {
@@ -155,7 +155,7 @@ describe('failover and account states (§13 scenarios 28–30, 34–38)', { skip
     near(msUntil(a.cooldownUntil), 2000, 600, 'second cooldown');
     assert.equal(a.consecutiveFailures, 2);
     assert.deepEqual(await cur.seen(), [['max-a', 500], ['pro-b', 200], ['max-a', 500], ['pro-b', 200]]);
-    assert.match(server.stderr(), /Account "max-a" cooling down for 1s after[^\n]*\n(.*\n)*.*Account "max-a" cooling down for 2s after/);
+    await waitLog(server, /Account "max-a" cooling down for 1s after[^\n]*\n(.*\n)*.*Account "max-a" cooling down for 2s after/);
   });
 
   test('35: upstream unreachable → 503 connection_unavailable naming ECONNREFUSED; each account cooled 5 s', async (t) => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { postMessages } from './lib/harness.mjs';
 import { SKIP_PROXY, waitFor } from './lib/pool.mjs';
-import { acct, mockMessage, msUntil, rpool, send, startMockUpstream } from './lib/routing.mjs';
+import { acct, waitLog, mockMessage, msUntil, rpool, send, startMockUpstream } from './lib/routing.mjs';
 import { startServer } from './lib/server.mjs';
 
 const skip = SKIP_PROXY;
@@ -188,10 +188,15 @@ describe('routing on quota (§13 scenarios 20–27)', { skip }, () => {
     assert.equal(r.json.error.type, 'rate_limit_error');
     const ra = Number(r.headers.get('retry-after'));
     assert.ok(ra > 7000 && ra <= 7200, `retry-after ${ra} ≈ the scoped bench`);
-    assert.match(server.stderr(), /Account "max-a" opus weekly limit hit — scoped bench 7200s \(account stays active for other models\)/);
+    await waitLog(server, /Account "max-a" opus weekly limit hit — scoped bench 7200s \(account stays active for other models\)/);
     const a = acct(await server.status(), 'max-a');
     assert.equal(a.status, 'active', 'no account-wide throttle');
     assert.equal(a.rateLimitedUntil, null);
+    const opus = a.quota.scopedWeekly?.opus;
+    assert.ok(opus, `scopedWeekly.opus in status: ${JSON.stringify(a.quota)}`);
+    assert.equal(opus.utilization, 1);
+    assert.ok(Math.abs(msUntil(opus.resetAt) - 7200000) < 60000, `scoped reset ≈ now + 7200 s: ${opus.resetAt}`);
+    assert.equal(a.quota.scopedWeekly.sonnet, undefined);
     // sonnet still goes to A; opus is refused without an upstream call.
     assert.equal((await send(server)).status, 200);
     const again = await send(server, { model: OPUS });

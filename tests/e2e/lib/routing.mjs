@@ -108,3 +108,10 @@ export async function rpool(t, { over = {}, only = ['max-a', 'pro-b'], sim: simP
   const cur = await simCursor(sim);
   return { sim, server, script, cur };
 }
+
+/** Waits (≤ timeoutMs) until the server's stderr matches `re` (log lines may trail the response); asserts it does. */
+export async function waitLog(server, re, timeoutMs = 3000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!re.test(server.stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.match(server.stderr(), re);
+}
