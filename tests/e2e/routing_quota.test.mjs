@@ -57,6 +57,7 @@ describe('routing on quota (§13 scenarios 20–27)', { skip }, () => {
     // The oracle's wait is the 5h reset; the queue's hold window is far shorter, so: fail fast.
     assert.ok(ra > H5 / 1000 - 120 && ra <= H5 / 1000 + 5, `retry-after ${ra} ≈ the 5h reset`);
     assert.deepEqual(await cur.seen(), [['max-a', 200]], 'the benched account got no second request');
+    await waitLog(server, /Account "max-a" at 95% usage — limiting new placement \(session quota\)/);
   });
 
   test('21: same with switchThreshold 0.97 → A keeps serving', async (t) => {
