@@ -108,6 +108,8 @@ describe('failover and account states (§13 scenarios 28–30, 34–38)', { skip
     near(msUntil(st.upstreamThrottle.until), 2000, 1000, 'throttle until');
     await waitLog(server, /Anthropic upstream temporarily limiting requests for 2s; pausing Claude routes/);
     for (const n of ['max-a', 'pro-b']) assert.equal(acct(st, n).rateLimitedUntil, null, `${n}: no account blame for a shared limit`);
+    // §6.3 step 4: promotion lifts the accounts' provisional limits (the throttle holds them instead).
+    for (const n of ['max-a', 'pro-b']) assert.equal(acct(st, n).cooldownUntil, null, `${n}: provisional lifted on promotion`);
     // While the throttle blocks, no request reaches the upstream.
     const blocked = await send(server);
     assert.equal(blocked.status, 429);
