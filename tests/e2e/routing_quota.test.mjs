@@ -206,6 +206,22 @@ describe('routing on quota (§13 scenarios 20–27)', { skip }, () => {
   });
 });
 
+describe('usage cap (§5.10)', { skip }, () => {
+  test('capUtilization 0.5: 5h at 0.6 benches the account; weekly at 0.6 is `capped`', async (t) => {
+    const { server, cur } = await rpool(t, {
+      sim: { 'max-a': { used5h: 0.6 }, 'pro-b': { used7d: 0.6 } },
+      cfg: { 'max-a': { capUtilization: 0.5 }, 'pro-b': { capUtilization: 0.5 } },
+    });
+    const st = await learnAll(server, ['max-a', 'pro-b']).catch(async () => server.status());
+    for (const n of ['max-a', 'pro-b']) assert.equal(acct(st, n).capUtilization, 0.5);
+    assert.equal(acct(st, 'pro-b').weekly.rawState, 'capped', JSON.stringify(acct(st, 'pro-b').weekly));
+    await cur.mark();
+    const r = await send(server);
+    assert.equal(r.status, 429, `both capped accounts are out: ${r.text}`);
+    assert.deepEqual(await cur.seen(), []);
+  });
+});
+
 describe('Part A3 and A4', { skip }, () => {
   test('A3: `rejected` with only the 5h window full benches until the 5h reset, not the weekly', async (t) => {
     // Time scale 3600: 5 h = 5 real seconds, 7 d = 168 real seconds.
