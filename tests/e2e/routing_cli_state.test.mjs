@@ -4,13 +4,13 @@
 // MAXPOOL_E2E_NO_CLI=1 skips the CLI run.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLAUDE_BIN, messageBody, runClaude, startDaemon, stopChild } from './lib/harness.mjs';
 import { rawRequest } from './lib/rawhttp.mjs';
 import { SKIP_PROXY, waitFor } from './lib/pool.mjs';
 import { acct, rpool, send } from './lib/routing.mjs';
-import { PROXY_KEY } from './lib/server.mjs';
+import { PROXY_KEY, startServer } from './lib/server.mjs';
 
 const skip = SKIP_PROXY;
 const skipCli =
@@ -58,8 +58,10 @@ describe('the Claude Code CLI through failing accounts', { skip: skipCli }, () =
 const statePath = (cfg) => cfg.replace(/\.json$/, '.state.json');
 
 /** Starts `maxpool server` again on the same config (same dir). */
+let restarts = 0;
 async function restart(server) {
-  const d = await startDaemon({ args: ['server'], dir: server.dir, env: { MAXPOOL_CONFIG: server.configFile }, name: 'server-again' });
+  // A fresh port-file name per start: a stale one would point at the previous process.
+  const d = await startDaemon({ args: ['server'], dir: server.dir, env: { MAXPOOL_CONFIG: server.configFile }, name: `server-again-${++restarts}` });
   return {
     ...d,
     status: async () => (await fetch(`${d.url}/maxpool/status`, { headers: { 'x-api-key': PROXY_KEY } })).json(),
@@ -171,5 +173,52 @@ describe('state file (§2.8, §13 scenario 44)', { skip }, () => {
       assert.ok(got[name].unified7d > 0 && got[name].unified7d <= want[name].unified7d, `${name}: ${JSON.stringify(got[name])} vs ${JSON.stringify(want[name])}`);
     }
     assert.equal((await sim.state()).requests, simReqs, 'restored without new traffic');
+  });
+});
+
+describe('state file restore rules (§2.8, Part A7)', { skip }, () => {
+  const OAUTH = (name) => ({ name, type: 'oauth', accessToken: `sk-ant-oat01-${name}`, refreshToken: 'r', expiresAt: 4102444800000 });
+
+  test('restore by name; a utilization without its reset stamp is dropped; a corrupt file is ignored', async (t) => {
+    const future = Date.now() + 3 * 24 * 3600 * 1000;
+    const server = await startServer({ upstream: 'http://127.0.0.1:9', accounts: [OAUTH('a'), OAUTH('b')] });
+    t.after(() => server.stop());
+    await stopChild(server.child);
+    const sp = statePath(server.configFile);
+    writeFileSync(
+      sp,
+      JSON.stringify({
+        quota: [
+          { accountUuid: null, name: 'a', quota: { unified5h: 0.4, unified7d: 0.7, unified5hReset: future - 1000, unified7dReset: future, unifiedStatus: 'allowed' } },
+          { accountUuid: null, name: 'b', quota: { unified5h: 0.5, unified7d: 0.8, unified5hReset: null, unified7dReset: null } },
+          { accountUuid: null, name: 'gone', quota: { unified7d: 0.9, unified7dReset: future } },
+        ],
+        _generation: 3,
+      }),
+      { mode: 0o600 },
+    );
+    const again = await restart(server);
+    const st = await again.status();
+    await again.stop();
+    assert.deepEqual(quotaOf(st, ['a']).a, { unified5h: 0.4, unified7d: 0.7, unified5hReset: future - 1000, unified7dReset: future });
+    assert.equal(acct(st, 'a').weekly.rawState, 'soft');
+    assert.deepEqual(quotaOf(st, ['b']).b, { unified5h: null, unified7d: null, unified5hReset: null, unified7dReset: null }, 'no reset stamp → dropped');
+    writeFileSync(sp, '{"quota": [', { mode: 0o600 });
+    const third = await restart(server);
+    const st3 = await third.status();
+    await third.stop();
+    assert.equal(acct(st3, 'a').quota.unified7d, null, 'a corrupt state file is ignored');
+  });
+
+  test('a state file with a newer generation on disk is not overwritten (another writer owns it)', async (t) => {
+    const { server } = await rpool(t, { sim: SIM_QUOTA });
+    assert.equal((await send(server)).status, 200);
+    const sp = statePath(server.configFile);
+    const foreign = { quota: [], _generation: 1000, note: 'another process' };
+    writeFileSync(sp, JSON.stringify(foreign), { mode: 0o600 });
+    const r = await stopChild(server.child);
+    assert.equal(r.code, 0, server.stderr());
+    assert.deepEqual(JSON.parse(readFileSync(sp, 'utf8')), foreign);
+    assert.deepEqual(readdirSync(server.dir).filter((f) => f.endsWith('.tmp')), []);
   });
 });
