@@ -200,6 +200,8 @@ describe('failover and account states (§13 scenarios 28–30, 34–38)', { skip
     assert.equal(r.headers.get('request-id'), seen[0].id, 'upstream headers passed through');
     const a = acct(await server.status(), seen[0].account);
     assert.equal(a.lastStatus, 400);
+    assert.equal(a.failedRequests, 1, '§6.2: other 4xx count as a failure');
+    assert.equal(a.completedRequests, 0);
     assert.equal(a.cooldownUntil, null);
     assert.equal(a.rateLimitedUntil, null);
   });

@@ -156,6 +156,23 @@ describe('routing on quota (§13 scenarios 20–27)', { skip }, () => {
     assert.deepEqual((await cur.seen()).map(([a]) => a), ['pro-b', 'pro-b'], 'back to the preferred account');
   });
 
+  test('§5.7: a lower priority number wins over score; a session on the lower-priority account moves up', async (t) => {
+    const { sim, server, cur } = await rpool(t, { cfg: { 'max-a': { priority: 1 } } });
+    const st = await server.status();
+    assert.equal(acct(st, 'max-a').priority, 1);
+    assert.equal(acct(st, 'pro-b').priority, 0);
+    for (let i = 0; i < 4; i++) assert.equal((await send(server, {}, { 'x-maxpool-session': 's57' })).status, 200);
+    assert.deepEqual((await cur.seen()).map(([a]) => a), Array(4).fill('pro-b'));
+    await sim.setScript({ faults: [{ kind: 'rate_limit', account: 'pro-b', retryAfter: 1, count: 1, message: 'Session limit reached' }] });
+    await cur.mark();
+    assert.equal((await send(server, {}, { 'x-maxpool-session': 's57' })).status, 200);
+    assert.deepEqual(await cur.seen(), [['pro-b', 429], ['max-a', 200]]);
+    await sleep(Math.max(0, msUntil(acct(await server.status(), 'pro-b').rateLimitedUntil)) + 150);
+    await cur.mark();
+    assert.equal((await send(server, {}, { 'x-maxpool-session': 's57' })).status, 200);
+    assert.deepEqual((await cur.seen()).map(([a]) => a), ['pro-b'], 'back on the priority-0 account');
+  });
+
   test('25: preferring a disabled account stays automatic', async (t) => {
     const { server, cur } = await rpool(t, { cfg: { 'pro-b': { enabled: false } }, config: { routing: { mode: 'preferred', preferredAccount: 'pro-b' } } });
     const st = await server.status();
