@@ -47,6 +47,7 @@ describe('failover and account states (§13 scenarios 28–30, 34–38)', { skip
     assert.equal(a.status, 'throttled');
     near(msUntil(a.rateLimitedUntil), 7000, 1500, 'rateLimitedUntil');
     await waitLog(server, /Account "max-a" rate limited for 7s/);
+    assert.equal(a.usage.totalRequests, 1, '§4.1: every response counts, errors included');
     assert.equal(acct(await server.status(), 'pro-b').status, 'active');
   });
 
@@ -250,6 +251,18 @@ describe('failover and account states (§13 scenarios 28–30, 34–38)', { skip
     assert.equal((await send(server)).status, 200);
     assert.deepEqual((await cur.seen()).map(([, s]) => s), [429, 200]);
   });
+  test('§4.1: retry-after is clamped to 24 h', async (t) => {
+    const { server } = await rpool(t, { only: ['max-a'], over: { faults: [{ kind: 'rate_limit', retryAfter: 200000, count: 1, message: SESSION_LIMIT }] } });
+    // A model without a family: with a known family a retry-after ≥ 1800 s and windows below
+    // 0.999 would make it a model-scoped bench (§6.3 step 1) instead.
+    const r = await send(server, { model: 'claude-x' });
+    assert.equal(r.status, 429, r.text);
+    const a = acct(await server.status(), 'max-a');
+    near(msUntil(a.rateLimitedUntil), 86400000, 5000, 'rateLimitedUntil clamped');
+    const ra = Number(r.headers.get('retry-after'));
+    assert.ok(ra > 86000 && ra <= 86400, `retry-after ${ra}`);
+  });
+
   test('§6.1: retry.maxAttemptsPerRequest 1 → no failover, the 429 goes to the client', async (t) => {
     const { server, cur } = await rpool(t, {
       config: { retry: { maxAttemptsPerRequest: 1 } },

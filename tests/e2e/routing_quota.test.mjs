@@ -136,6 +136,8 @@ describe('routing on quota (§13 scenarios 20–27)', { skip }, () => {
     assert.equal((await send(server, {}, S)).status, 200);
     assert.equal((await send(server, {}, S)).status, 200);
     assert.deepEqual((await cur.seen()).map(([a]) => a), [home, home], 'back home after recovery');
+    await waitLog(server, new RegExp(`Account "${home}" rate limit expired, marking active`));
+    assert.equal(acct(await server.status(), home).status, 'active');
   });
 
   test('25: preferred account B serves everything; B 429 → A in the same request; B recovers → B again', async (t) => {
