@@ -42,6 +42,28 @@ describe('routing on quota (§13 scenarios 20–27)', { skip }, () => {
     assert.ok(n['max-a'] >= 1 && n['pro-b'] >= 1, `both accounts used: ${JSON.stringify(n)}`);
   });
 
+  test('small 5h budgets burned by real traffic: each account is benched at switchThreshold, before the upstream ever rejects', async (t) => {
+    // ~83 tokens per request: a 500-token window takes 6 requests to pass 0.90 (and stays < 1.0).
+    const { server, cur } = await rpool(t, { sim: { 'max-a': { budget5h: 500 }, 'pro-b': { budget5h: 500 } } });
+    let served = 0;
+    for (let i = 0; i < 16; i++) {
+      const r = await send(server);
+      if (r.status !== 200) {
+        assert.equal(r.status, 429, r.text);
+        assert.ok(Number(r.headers.get('retry-after')) > 3600, 'retry-after = the 5h reset');
+        break;
+      }
+      served++;
+    }
+    const seen = await cur.seen();
+    assert.ok(seen.every(([, st]) => st === 200), `the sim never had to reject: ${JSON.stringify(seen)}`);
+    assert.equal(served, seen.length);
+    const n = countBy(seen.map(([a]) => a));
+    assert.ok(n['max-a'] >= 5 && n['pro-b'] >= 5 && served <= 14, `both windows used up to the bench: ${JSON.stringify(n)}`);
+    const st = await server.status();
+    for (const a of ['max-a', 'pro-b']) assert.ok(acct(st, a).quota.unified5h >= 0.9 && acct(st, a).quota.unified5h < 1, JSON.stringify(acct(st, a).quota));
+  });
+
   test('21: 5h at 0.95 (future reset), B disabled → A benched at the default switchThreshold 0.90; 429 with the 5h reset as retry-after', async (t) => {
     const { server, cur } = await rpool(t, { sim: { 'max-a': { used5h: 0.95 } }, cfg: { 'pro-b': { enabled: false } } });
     // The first request teaches the proxy A's 5h level (it knows nothing before).
