@@ -222,6 +222,30 @@ describe('routing on quota (§13 scenarios 20–27)', { skip }, () => {
     assert.deepEqual((await cur.seen()).map(([, s]) => s), [200, 200]);
   });
 
+  test('weekly exhaustion (`rejected`, 7d full) lasts until the weekly reset, then the account serves again ("weekly quota reset")', async (t) => {
+    // Time scale 100000: the sim's 7-day window lasts ~6 real seconds.
+    const { sim, server, cur } = await rpool(t, { only: ['max-a'], simArgs: ['--time-scale', '100000'] });
+    await sim.setScript({ accounts: [{ name: 'max-a', used7d: 1.0 }] });
+    const r = await send(server);
+    assert.equal(r.status, 429, r.text);
+    const a = acct(await server.status(), 'max-a');
+    assert.equal(a.weekly.rawState, 'exhausted');
+    const left = msUntil(a.quota.unified7dReset);
+    assert.ok(left > 0 && left < 8000, `weekly reset soon: ${a.quota.unified7dReset}`);
+    const ra = Number(r.headers.get('retry-after'));
+    assert.ok(ra >= 1 && ra <= 8, `retry-after ${ra} = the weekly reset`);
+    assert.equal((await send(server)).status, 429, 'still exhausted');
+    assert.equal((await cur.seen()).length, 1, 'no upstream call while exhausted');
+    // The 429 also throttles the account for its retry-after (whole seconds, so a bit later).
+    await sleep(Math.max(left, msUntil(a.rateLimitedUntil) || 0) + 300);
+    await waitLog(server, /Account "max-a" weekly quota reset/);
+    const q = acct(await server.status(), 'max-a').quota;
+    assert.equal(q.unified7d, null, JSON.stringify(q));
+    assert.equal(q.unifiedStatus, null, 'the weekly clear also clears unifiedStatus');
+    const after = await send(server);
+    assert.equal(after.status, 200, after.text);
+  });
+
   test('27: model-scoped 429 (retry-after 7200, windows 0.3/0.4, opus) benches A for opus only', async (t) => {
     const { sim, server, cur } = await rpool(t, { only: ['max-a'], sim: { 'max-a': { used5h: 0.3, used7d: 0.4 } } });
     await sim.setScript({ faults: [{ kind: 'rate_limit', account: 'max-a', retryAfter: 7200, count: 1, message: 'Opus weekly limit reached' }] });
