@@ -162,6 +162,25 @@ describe('routing on quota (§13 scenarios 20–27)', { skip }, () => {
     assert.equal(acct(await server.status(), home).status, 'active');
   });
 
+  test('§5.6 rebalance: a session whose account runs hot (5h ≥ 0.85) moves to a healthier account; a cool one stays', async (t) => {
+    const { sim, server, cur } = await rpool(t);
+    const S = { 'x-maxpool-session': 'sess-hot' };
+    assert.equal((await send(server, {}, S)).status, 200);
+    const [[home]] = await cur.seen();
+    const other = home === 'max-a' ? 'pro-b' : 'max-a';
+    // The other account must be known and healthy to be a candidate.
+    assert.equal((await send(server, {}, { 'x-maxpool-session': 'elsewhere' })).status, 200);
+    await sim.setScript({ accounts: [{ name: home, used5h: 0.6 }] });
+    await cur.mark();
+    for (let i = 0; i < 3; i++) assert.equal((await send(server, {}, S)).status, 200);
+    assert.deepEqual((await cur.seen()).map(([a]) => a), [home, home, home], 'at 0.60 the session stays');
+    await sim.setScript({ accounts: [{ name: home, used5h: 0.86 }] });
+    await cur.mark();
+    for (let i = 0; i < 3; i++) assert.equal((await send(server, {}, S)).status, 200);
+    // The first request still goes home (that is when the proxy learns 0.86), then it moves.
+    assert.deepEqual((await cur.seen()).map(([a]) => a), [home, other, other], 'hot home → moved');
+  });
+
   test('25: preferred account B serves everything; B 429 → A in the same request; B recovers → B again', async (t) => {
     const { sim, server, cur } = await rpool(t, { config: { routing: { mode: 'preferred', preferredAccount: 'pro-b' } } });
     const st = await server.status();
