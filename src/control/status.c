@@ -1,5 +1,6 @@
 #include "control/status.h"
 #include "core/clock.h"
+#include "store/state.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -81,7 +82,12 @@ static json_t *account_json(const sched_t *s, const account_t *a, int64_t now)
     json_object_set_new(o, "lastError", a->last_error[0] ? json_string(a->last_error) : json_null());
     json_object_set_new(o, "lastErrorAt", iso_or_null(a->last_error_ms));
     json_object_set_new(o, "cooldownUntil", iso_or_null(cool > now ? cool : 0));
-    json_object_set_new(o, "quota", quota_json(&a->quota));
+    /* §3.8 shows every quota field: the ones without a display form (scopedWeekly, provider
+     * windows, lastProbeOkAt) as the state file stores them. */
+    json_t *quota = quota_json(&a->quota), *full = state_quota_to_json(&a->quota);
+    json_object_update_missing(quota, full);
+    json_decref(full);
+    json_object_set_new(o, "quota", quota);
     json_object_set_new(o, "weekly", weekly);
     json_object_set_new(o, "usage", usage);
     json_object_set_new(o, "rateLimitedUntil",
@@ -98,12 +104,15 @@ char *status_render(const sched_t *s, int64_t now, const char *version)
                               : NULL;
     const sched_throttle_t *t = &s->throttle;
     bool active = t->until_ms > now || t->probe_in_flight;
+    /* §5.1: preferring a missing, disabled or provider account falls back to automatic. */
+    int pref = s->opt.preferred_mode ? sched_find(s, s->opt.preferred) : -1;
+    bool preferred = pref >= 0 && s->accts[pref].enabled && !s->accts[pref].provider[0];
     json_t *doc = json_pack(
         "{s:{s:s,s:n,s:b},s:s,s:s?,s:f,s:{s:s,s:s?,s:s},s:o}", "version", "current", version,
         "latest", "hasUpdate", 0, "runningVersion", version, "currentAccount", current,
         "switchThreshold", s->opt.switch_threshold, "routing", "mode",
-        s->opt.preferred_mode ? "preferred" : "automatic", "preferredAccount",
-        s->opt.preferred[0] ? s->opt.preferred : NULL, "crossProviderFallbackPolicy",
+        preferred ? "preferred" : "automatic", "preferredAccount",
+        preferred ? s->opt.preferred : NULL, "crossProviderFallbackPolicy",
         s->opt.cross_provider_fallback == SCHED_FALLBACK_ALWAYS           ? "always"
         : s->opt.cross_provider_fallback == SCHED_FALLBACK_WHEN_EXHAUSTED ? "when-exhausted"
                                                                           : "never",

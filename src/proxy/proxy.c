@@ -197,6 +197,7 @@ static void state_job_run(uv_work_t *w)
     state_job_t *j = w->data;
     /* Locks and fsyncs: never on the loop thread. */
     j->rc = state_save_quota(j->path, j->quota, &j->gen, &j->err);
+    j->quota = NULL; /* state_save_quota stole the reference */
 }
 
 static void state_job_done(uv_work_t *w, int status)
