@@ -76,8 +76,9 @@ describe('failover and account states (§13 scenarios 28–30, 34–38)', { skip
     assert.deepEqual(await cur.seen(), [['max-a', 200]], 'A is back first, B still throttled');
   });
 
-  test('29: the request is held ~3 s and then succeeds', { todo: 'needs the §6.9 queue (being built by the lead): today the client gets 429 retry-after 3' }, async (t) => {
+  test('29: the request is held ~3 s and then succeeds', async (t) => {
     const { server } = await rpool(t, {
+      config: { queue: { enabled: true, pollMs: 200 } },
       over: {
         faults: [
           { kind: 'rate_limit', account: 'max-a', retryAfter: 3, count: 1, message: SESSION_LIMIT },
@@ -169,6 +170,8 @@ describe('failover and account states (§13 scenarios 28–30, 34–38)', { skip
         { name: 'max-a', type: 'oauth', accessToken: 'sk-ant-oat01-a', refreshToken: 'r', expiresAt: 4102444800000 },
         { name: 'pro-b', type: 'oauth', accessToken: 'sk-ant-oat01-b', refreshToken: 'r', expiresAt: 4102444800000 },
       ],
+      // The failover's own answer, without the network soak (tested below).
+      config: { queue: { enabled: false } },
     });
     t.after(() => server.stop());
     const r = await send(server);
@@ -181,13 +184,19 @@ describe('failover and account states (§13 scenarios 28–30, 34–38)', { skip
     for (const n of ['max-a', 'pro-b']) assert.equal(acct(st, n).consecutiveFailures, 0, 'network failures do not bump consecutiveFailures');
   });
 
-  test('35: the request soaks up to 45 s for connectivity before the 503', { todo: 'needs the §6.9 queue (network cause, 45 s non-stream soak): today the 503 comes at once' }, async (t) => {
+  test('35: the request soaks for connectivity (45 s by default; 5 s here) before the 503', async (t) => {
     const port = await deadPort();
-    const server = await startServer({ upstream: `http://127.0.0.1:${port}`, accounts: [{ name: 'a', type: 'apikey', apiKey: 'k' }] });
+    const server = await startServer({
+      upstream: `http://127.0.0.1:${port}`,
+      accounts: [{ name: 'a', type: 'apikey', apiKey: 'k' }],
+      env: { MAXPOOL_NETWORK_SOAK_NONSTREAM_MS: '5000' },
+    });
     t.after(() => server.stop());
     const t0 = Date.now();
-    await send(server, {}, {}, 60000);
-    assert.ok(Date.now() - t0 > 5000, 'held while the network is down');
+    const r = await send(server, {}, {}, 60000);
+    assert.ok(Date.now() - t0 >= 4500, 'held while the network is down');
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.json.error.type, 'connection_unavailable');
   });
 
   test('36: upstream 400 → status, headers and body passed through; no failover', async (t) => {

@@ -103,7 +103,9 @@ export async function rpool(t, { over = {}, only = ['max-a', 'pro-b'], sim: simP
   const sim = await startSim({ script, args: simArgs });
   t.after(() => sim.stop());
   const accounts = accountsFor(script).map((a) => ({ ...a, ...(cfg[a.name] || {}) }));
-  const server = await startServer({ upstream: sim.url, accounts, config, env: serverEnv });
+  // The routing suites look at routing and failover on their own: the queue (§6.9) stays
+  // off unless a test turns it on (the queue_* and hold tests do).
+  const server = await startServer({ upstream: sim.url, accounts, config: { ...config, queue: { enabled: false, ...(config.queue || {}) } }, env: serverEnv });
   t.after(() => server.stop());
   const cur = await simCursor(sim);
   return { sim, server, script, cur };
