@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#define UPSTREAM_SPARE_MAX 64
+
 const char upstream_err_connect[] = "upstream connect failed";
 const char upstream_err_ttfb[] = "upstream sent no response head in time";
 const char upstream_err_idle[] = "upstream stream went idle";
@@ -28,6 +30,10 @@ struct upstream {
     upstream_req_t *reqs; /* in flight, doubly linked */
     size_t active;
     int in_curl; /* depth of libcurl frames on the stack */
+    /* Easy handles of finished transfers, reset and kept for the next request: a fresh
+     * handle costs a large calloc, libcurl's defaults and a 16 KiB receive buffer. */
+    CURL *spare[UPSTREAM_SPARE_MAX];
+    size_t nspare;
 };
 
 typedef struct sock_ctx {
@@ -48,6 +54,7 @@ struct upstream_req {
     size_t nh;
     int status;
     bool got_head, paused, cancelled, finished;
+    bool reusable; /* ended cleanly: the easy handle may serve another request */
     const char *timeout_err;
     char errbuf[CURL_ERROR_SIZE];
     upstream_req_t *prev, *next;
@@ -142,7 +149,12 @@ static void req_release(upstream_req_t *u)
     upstream_t *up = u->up;
     if (u->easy) {
         curl_multi_remove_handle(up->multi, u->easy);
-        curl_easy_cleanup(u->easy);
+        if (u->reusable && !u->paused && up->nspare < UPSTREAM_SPARE_MAX) {
+            curl_easy_reset(u->easy);
+            up->spare[up->nspare++] = u->easy;
+        } else {
+            curl_easy_cleanup(u->easy);
+        }
         u->easy = NULL;
     }
     curl_slist_free_all(u->slist);
@@ -188,6 +200,7 @@ static void req_finish(upstream_req_t *u, CURLcode rc)
     const char *detail = u->timeout_err ? "" : (u->errbuf[0] ? u->errbuf : curl_easy_strerror(rc));
     if (!err) detail = "";
     bool notify = !u->cancelled && u->cb.on_done;
+    u->reusable = rc == CURLE_OK && !u->cancelled;
     upstream_callbacks_t cb = u->cb;
     void *ud = u->ud;
     /* Release first so the callback may start a new request (failover) on a clean client. */
@@ -330,6 +343,8 @@ void upstream_free(upstream_t *up)
         up->reqs->finished = true;
         req_release(up->reqs);
     }
+    while (up->nspare)
+        curl_easy_cleanup(up->spare[--up->nspare]);
     curl_multi_cleanup(up->multi);
     uv_timer_stop(&up->timer);
     uv_close((uv_handle_t *)&up->timer, up_closed);
@@ -364,7 +379,7 @@ upstream_req_t *upstream_start(upstream_t *up, const char *method, const char *u
     uv_timer_init(up->loop, &u->timer);
     u->timer.data = u;
 
-    CURL *e = curl_easy_init();
+    CURL *e = up->nspare ? up->spare[--up->nspare] : curl_easy_init();
     u->easy = e;
     buf_t line;
     buf_init(&line, 0);
