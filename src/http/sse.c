@@ -27,10 +27,17 @@ static void emit(sse_parser_t *p, const char *raw, size_t n, sse_event_cb cb, vo
     size_t first_len = 0;
     buf_reset(&p->data);
     size_t i = 0;
+    /* Without a '\r' anywhere, a line ends at the next '\n': let memchr find it. */
+    bool has_cr = memchr(raw, '\r', n) != NULL;
     while (i < n) {
         size_t s = i;
-        while (i < n && raw[i] != '\n' && raw[i] != '\r')
-            i++;
+        if (!has_cr) {
+            const char *nl = memchr(raw + i, '\n', n - i);
+            i = nl ? (size_t)(nl - raw) : n;
+        } else {
+            while (i < n && raw[i] != '\n' && raw[i] != '\r')
+                i++;
+        }
         size_t e = i;
         if (i < n && raw[i] == '\r' && i + 1 < n && raw[i + 1] == '\n') i++;
         if (i < n) i++;
@@ -75,11 +82,35 @@ int sse_feed(sse_parser_t *p, const char *bytes, size_t n, sse_event_cb cb, void
             n--;
         }
     }
+    /* Streams use "\n" line ends in practice: without a '\r' in the bytes (and none just
+     * before them) the blank line is found with memchr instead of byte by byte. */
+    bool fast = !p->after_cr && memchr(bytes, '\r', n) == NULL;
     while (n > 0) {
         /* Scan the new bytes for a blank line without copying them first. */
         size_t i = 0;
         bool done = false;
-        for (; i < n; i++) {
+        if (fast) {
+            if (p->line_start && bytes[0] == '\n') {
+                done = true;
+                i = 1;
+            }
+            while (!done && i < n) {
+                const char *nl = memchr(bytes + i, '\n', n - i);
+                if (!nl) {
+                    p->line_start = false;
+                    i = n;
+                    break;
+                }
+                i = (size_t)(nl - bytes) + 1;
+                if (i == n) {
+                    p->line_start = true;
+                } else if (bytes[i] == '\n') {
+                    done = true;
+                    i++;
+                }
+            }
+        }
+        for (; !fast && i < n; i++) {
             char c = bytes[i];
             if (c == '\n' && p->after_cr) {
                 /* second half of \r\n: the line already ended */
