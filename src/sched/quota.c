@@ -155,12 +155,38 @@ static const char *const GENERIC_RESET[] = {
     "x-ratelimit-reset",          "x-rate-limit-reset",         "ratelimit-reset",
     "x-ratelimit-reset-requests", "x-ratelimit-requests-reset", NULL};
 
+static const char *const RL_PREFIXES[] = {"anthropic-ratelimit-", "x-ratelimit-", "x-rate-limit-",
+                                          "ratelimit-", NULL};
+
+/* True if name starts with one of RL_PREFIXES (ASCII case-insensitive). */
+static bool is_ratelimit_name(const char *name)
+{
+    for (const char *const *p = RL_PREFIXES; *p; p++) {
+        const char *a = name, *b = *p;
+        while (*b && (*a | 0x20) == *b) {
+            a++;
+            b++;
+        }
+        if (!*b) return true;
+    }
+    return false;
+}
+
 void quota_apply_headers(quota_t *q, const quota_header_t *h, size_t n, int64_t now_ms)
 {
     const char *v;
     double d;
     char s[64];
     q->total_requests++;
+
+    /* Every name looked up below starts with one of RL_PREFIXES: the ~30 lookups then scan
+     * the few rate-limit headers instead of every header of every response. */
+    quota_header_t rl[64];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < sizeof rl / sizeof *rl; i++)
+        if (is_ratelimit_name(h[i].name)) rl[k++] = h[i];
+    h = rl;
+    n = k;
 
     if ((v = find(h, n, "anthropic-ratelimit-unified-5h-utilization"))) {
         first_item(v, s, sizeof s);
