@@ -51,22 +51,9 @@ static bool parse_number(const char *s, double *out)
     return true;
 }
 
-int64_t quota_parse_reset(const char *value, int64_t now_ms)
+/* Parses an HTTP date or ISO 8601 stamp to epoch ms; 0 if it is neither. */
+static int64_t parse_date(const char *s)
 {
-    if (!value) return 0;
-    char s[128];
-    first_item(value, s, sizeof s);
-    double d;
-    if (parse_number(s, &d)) {
-        if (d > 1e10) return (int64_t)d;
-        if (d > 1e9) return (int64_t)(d * 1000);
-        if (d < 0) return 0;
-        return now_ms + (int64_t)(d * 1000);
-    }
-    /* Dates contain a comma themselves ("Thu, 01 Jan 2026 …"): parse the whole value. */
-    while (*value == ' ' || *value == '\t')
-        value++;
-    snprintf(s, sizeof s, "%s", value);
     struct tm tm;
     memset(&tm, 0, sizeof tm);
     const char *end = strptime(s, "%a, %d %b %Y %H:%M:%S", &tm); /* HTTP date */
@@ -100,6 +87,38 @@ int64_t quota_parse_reset(const char *value, int64_t now_ms)
             ms += *end == '+' ? -off : off;
         }
     }
+    return ms;
+}
+
+int64_t quota_parse_reset(const char *value, int64_t now_ms)
+{
+    if (!value) return 0;
+    char s[128];
+    first_item(value, s, sizeof s);
+    double d;
+    if (parse_number(s, &d)) {
+        if (d > 1e10) return (int64_t)d;
+        if (d > 1e9) return (int64_t)(d * 1000);
+        if (d < 0) return 0;
+        return now_ms + (int64_t)(d * 1000);
+    }
+    /* Dates contain a comma themselves ("Thu, 01 Jan 2026 …"): parse the whole value. */
+    while (*value == ' ' || *value == '\t')
+        value++;
+    snprintf(s, sizeof s, "%s", value);
+    /* Responses repeat the same reset stamps until a window rolls over: the last few
+     * parsed stamps are remembered instead of running strptime twice per response. */
+    static struct {
+        char text[128];
+        int64_t ms;
+    } memo[4];
+    static unsigned memo_next;
+    for (size_t i = 0; i < sizeof memo / sizeof *memo; i++)
+        if (memo[i].text[0] && strcmp(memo[i].text, s) == 0) return memo[i].ms;
+    int64_t ms = parse_date(s);
+    unsigned slot = memo_next++ % (sizeof memo / sizeof *memo);
+    memcpy(memo[slot].text, s, sizeof s);
+    memo[slot].ms = ms;
     return ms;
 }
 
