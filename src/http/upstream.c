@@ -11,6 +11,7 @@
 
 #include <curl/curl.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <strings.h>
 
@@ -34,12 +35,17 @@ struct upstream {
      * handle costs a large calloc, libcurl's defaults and a 16 KiB receive buffer. */
     CURL *spare[UPSTREAM_SPARE_MAX];
     size_t nspare;
+    /* Poll handles by socket, kept while libcurl keeps the connection (see socket_fn). */
+    struct sock_ctx **socks;
+    size_t nsocks;
 };
 
 typedef struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     upstream_t *up;
+    int events; /* what the poll handle is started with; 0 = stopped */
+    bool idle;  /* libcurl stopped watching it (CURL_POLL_REMOVE) but kept the connection */
 } sock_ctx_t;
 
 struct upstream_req {
@@ -69,10 +75,60 @@ static void sock_closed(uv_handle_t *h)
     free(h->data);
 }
 
+static void poll_cb(uv_poll_t *h, int status, int events);
+
+static sock_ctx_t *sock_find(upstream_t *up, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < up->nsocks ? up->socks[fd] : NULL;
+}
+
+static void sock_set(upstream_t *up, curl_socket_t fd, sock_ctx_t *ctx)
+{
+    if ((size_t)fd >= up->nsocks) {
+        size_t n = up->nsocks ? up->nsocks : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        up->socks = xrealloc(up->socks, n * sizeof *up->socks);
+        memset(up->socks + up->nsocks, 0, (n - up->nsocks) * sizeof *up->socks);
+        up->nsocks = n;
+    }
+    up->socks[fd] = ctx;
+}
+
+static void sock_watch(sock_ctx_t *ctx, int ev)
+{
+    if (ev == ctx->events) return; /* every uv_poll_start costs an epoll_ctl */
+    ctx->events = ev;
+    if (ev)
+        uv_poll_start(&ctx->poll, ev, poll_cb);
+    else
+        uv_poll_stop(&ctx->poll);
+}
+
+/* libcurl closes a connection's socket: its poll handle goes first (libuv must not poll a
+ * closed descriptor, whose number the next socket or accepted client may reuse). */
+static int close_fn(void *clientp, curl_socket_t fd)
+{
+    upstream_t *up = clientp;
+    sock_ctx_t *ctx = sock_find(up, fd);
+    if (ctx) {
+        sock_set(up, fd, NULL);
+        uv_poll_stop(&ctx->poll);
+        uv_close((uv_handle_t *)&ctx->poll, sock_closed);
+    }
+    return close(fd);
+}
+
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
     sock_ctx_t *ctx = h->data;
     upstream_t *up = ctx->up;
+    if (ctx->idle) {
+        /* EOF or stray bytes on a cached connection: libcurl's reuse check will see it;
+         * stop polling so a level-triggered event does not spin the loop. */
+        sock_watch(ctx, 0);
+        return;
+    }
     int flags = 0;
     if (status < 0) flags |= CURL_CSELECT_ERR;
     if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
@@ -89,13 +145,16 @@ static int socket_fn(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     upstream_t *up = userp;
     sock_ctx_t *ctx = socketp;
     if (what == CURL_POLL_REMOVE) {
+        /* Usually the end of a transfer whose connection goes back to libcurl's cache and
+         * serves the next request: the handle stays as it is (epoll registration and all)
+         * instead of being closed and re-created per request. close_fn frees it. */
         if (ctx) {
             curl_multi_assign(up->multi, s, NULL);
-            uv_poll_stop(&ctx->poll);
-            uv_close((uv_handle_t *)&ctx->poll, sock_closed);
+            ctx->idle = true;
         }
         return 0;
     }
+    if (!ctx) ctx = sock_find(up, s);
     if (!ctx) {
         ctx = xcalloc(1, sizeof *ctx);
         ctx->fd = s;
@@ -105,12 +164,18 @@ static int socket_fn(CURL *e, curl_socket_t s, int what, void *userp, void *sock
             return -1;
         }
         ctx->poll.data = ctx;
+        sock_set(up, s, ctx);
+    }
+    if (ctx->idle) {
+        ctx->idle = false;
+        curl_multi_assign(up->multi, s, ctx);
+    } else if (!socketp) {
         curl_multi_assign(up->multi, s, ctx);
     }
     int ev = 0;
     if (what & CURL_POLL_IN) ev |= UV_READABLE;
     if (what & CURL_POLL_OUT) ev |= UV_WRITABLE;
-    uv_poll_start(&ctx->poll, ev, poll_cb);
+    sock_watch(ctx, ev);
     return 0;
 }
 
@@ -332,6 +397,7 @@ void upstream_set_proxy(upstream_t *up, const char *proxy_url)
 static void up_closed(uv_handle_t *h)
 {
     upstream_t *up = h->data;
+    free(up->socks);
     free(up->proxy);
     free(up);
 }
@@ -345,7 +411,14 @@ void upstream_free(upstream_t *up)
     }
     while (up->nspare)
         curl_easy_cleanup(up->spare[--up->nspare]);
-    curl_multi_cleanup(up->multi);
+    curl_multi_cleanup(up->multi); /* closes the cached connections through close_fn */
+    for (size_t i = 0; i < up->nsocks; i++) {
+        sock_ctx_t *ctx = up->socks[i];
+        if (!ctx) continue;
+        up->socks[i] = NULL;
+        uv_poll_stop(&ctx->poll);
+        uv_close((uv_handle_t *)&ctx->poll, sock_closed);
+    }
     uv_timer_stop(&up->timer);
     uv_close((uv_handle_t *)&up->timer, up_closed);
 }
@@ -414,6 +487,8 @@ upstream_req_t *upstream_start(upstream_t *up, const char *method, const char *u
     curl_easy_setopt(e, CURLOPT_HEADERDATA, u);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, u);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_fn);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, up);
     if (up->proxy) curl_easy_setopt(e, CURLOPT_PROXY, up->proxy);
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
