@@ -51,7 +51,7 @@ typedef struct sock_ctx {
 struct upstream_req {
     upstream_t *up;
     CURL *easy;
-    struct curl_slist *slist;
+    struct curl_slist *slist; /* one block: the nodes, then their strings (build_slist) */
     upstream_callbacks_t cb;
     void *ud;
     upstream_opts_t opts;
@@ -222,7 +222,7 @@ static void req_release(upstream_req_t *u)
         }
         u->easy = NULL;
     }
-    curl_slist_free_all(u->slist);
+    free(u->slist);
     u->slist = NULL;
     if (u->prev)
         u->prev->next = u->next;
@@ -435,6 +435,53 @@ static bool has_header(const http_header_t *h, size_t n, const char *name)
     return false;
 }
 
+/* The request's header list in one allocation, freed with free(): the struct curl_slist
+ * nodes (a public struct libcurl only reads) and their "Name: value" strings after them,
+ * instead of two mallocs and a printf per header through curl_slist_append. Ends with the
+ * headers libcurl would otherwise invent, suppressed (§3.5: nothing is injected). */
+static struct curl_slist *build_slist(const http_header_t *hdrs, size_t nhdrs)
+{
+    static const char *const SUPPRESS[] = {"Expect:", "Accept:", "Content-Type:"};
+    bool want[3] = {true, !has_header(hdrs, nhdrs, "accept"),
+                    !has_header(hdrs, nhdrs, "content-type")};
+    size_t count = nhdrs, bytes = 0;
+    for (size_t i = 0; i < nhdrs; i++)
+        bytes += strlen(hdrs[i].name) + strlen(hdrs[i].value) + 3;
+    for (size_t i = 0; i < 3; i++)
+        if (want[i]) {
+            count++;
+            bytes += strlen(SUPPRESS[i]) + 1;
+        }
+    struct curl_slist *nodes = xmalloc(count * sizeof *nodes + bytes);
+    char *p = (char *)(nodes + count);
+    size_t k = 0;
+    for (size_t i = 0; i < nhdrs; i++) {
+        size_t nl = strlen(hdrs[i].name), vl = strlen(hdrs[i].value);
+        nodes[k].data = p;
+        memcpy(p, hdrs[i].name, nl);
+        p += nl;
+        if (vl) {
+            /* "Name;" is libcurl's spelling of a header with an empty value. */
+            memcpy(p, ": ", 2);
+            memcpy(p + 2, hdrs[i].value, vl);
+            p += 2 + vl;
+        } else {
+            *p++ = ';';
+        }
+        *p++ = '\0';
+        k++;
+    }
+    for (size_t i = 0; i < 3; i++)
+        if (want[i]) {
+            size_t l = strlen(SUPPRESS[i]) + 1;
+            nodes[k++].data = memcpy(p, SUPPRESS[i], l);
+            p += l;
+        }
+    for (size_t i = 0; i < count; i++)
+        nodes[i].next = i + 1 < count ? &nodes[i + 1] : NULL;
+    return nodes;
+}
+
 upstream_req_t *upstream_start(upstream_t *up, const char *method, const char *url,
                                const http_header_t *hdrs, size_t nhdrs, const void *body,
                                size_t body_len, const upstream_opts_t *opts,
@@ -454,23 +501,7 @@ upstream_req_t *upstream_start(upstream_t *up, const char *method, const char *u
 
     CURL *e = up->nspare ? up->spare[--up->nspare] : curl_easy_init();
     u->easy = e;
-    buf_t line;
-    buf_init(&line, 0);
-    for (size_t i = 0; i < nhdrs; i++) {
-        buf_reset(&line);
-        /* "Name;" is libcurl's spelling of a header with an empty value. */
-        if (hdrs[i].value[0])
-            buf_printf(&line, "%s: %s", hdrs[i].name, hdrs[i].value);
-        else
-            buf_printf(&line, "%s;", hdrs[i].name);
-        u->slist = curl_slist_append(u->slist, line.data);
-    }
-    buf_free(&line);
-    /* Suppress what libcurl would otherwise invent (§3.5: nothing is injected). */
-    u->slist = curl_slist_append(u->slist, "Expect:");
-    if (!has_header(hdrs, nhdrs, "accept")) u->slist = curl_slist_append(u->slist, "Accept:");
-    if (!has_header(hdrs, nhdrs, "content-type"))
-        u->slist = curl_slist_append(u->slist, "Content-Type:");
+    u->slist = build_slist(hdrs, nhdrs);
 
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, u->slist);
