@@ -496,6 +496,7 @@ upstream_req_t *upstream_start(upstream_t *up, const char *method, const char *u
     if (!u->opts.idle_ms) u->opts.idle_ms = 240000;
     if (!u->opts.connect_ms) u->opts.connect_ms = 10000;
     buf_init(&u->hstore, 0);
+    buf_reserve(&u->hstore, 2048); /* a typical head (~20 headers) without regrowing */
     uv_timer_init(up->loop, &u->timer);
     u->timer.data = u;
 
