@@ -342,10 +342,15 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *userdata)
         v++;
     while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
         end--;
-    buf_append(&u->hstore, p, nl);
-    buf_append(&u->hstore, "", 1);
-    buf_append(&u->hstore, v, (size_t)(end - v));
-    buf_append(&u->hstore, "", 1);
+    size_t vl = (size_t)(end - v);
+    if (buf_reserve(&u->hstore, nl + vl + 2)) return n;
+    char *d = u->hstore.data + u->hstore.len;
+    memcpy(d, p, nl);
+    d[nl] = '\0';
+    memcpy(d + nl + 1, v, vl);
+    d[nl + 1 + vl] = '\0';
+    u->hstore.len += nl + vl + 2;
+    u->hstore.data[u->hstore.len] = '\0'; /* as buf_append leaves it */
     u->nh++;
     return n;
 }
