@@ -11,8 +11,11 @@
 
 #include <curl/curl.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <strings.h>
+
+#define UPSTREAM_SPARE_MAX 64
 
 const char upstream_err_connect[] = "upstream connect failed";
 const char upstream_err_ttfb[] = "upstream sent no response head in time";
@@ -28,18 +31,27 @@ struct upstream {
     upstream_req_t *reqs; /* in flight, doubly linked */
     size_t active;
     int in_curl; /* depth of libcurl frames on the stack */
+    /* Easy handles of finished transfers, reset and kept for the next request: a fresh
+     * handle costs a large calloc, libcurl's defaults and a 16 KiB receive buffer. */
+    CURL *spare[UPSTREAM_SPARE_MAX];
+    size_t nspare;
+    /* Poll handles by socket, kept while libcurl keeps the connection (see socket_fn). */
+    struct sock_ctx **socks;
+    size_t nsocks;
 };
 
 typedef struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     upstream_t *up;
+    int events; /* what the poll handle is started with; 0 = stopped */
+    bool idle;  /* libcurl stopped watching it (CURL_POLL_REMOVE) but kept the connection */
 } sock_ctx_t;
 
 struct upstream_req {
     upstream_t *up;
     CURL *easy;
-    struct curl_slist *slist;
+    struct curl_slist *slist; /* one block: the nodes, then their strings (build_slist) */
     upstream_callbacks_t cb;
     void *ud;
     upstream_opts_t opts;
@@ -48,6 +60,7 @@ struct upstream_req {
     size_t nh;
     int status;
     bool got_head, paused, cancelled, finished;
+    bool reusable; /* ended cleanly: the easy handle may serve another request */
     const char *timeout_err;
     char errbuf[CURL_ERROR_SIZE];
     upstream_req_t *prev, *next;
@@ -62,10 +75,60 @@ static void sock_closed(uv_handle_t *h)
     free(h->data);
 }
 
+static void poll_cb(uv_poll_t *h, int status, int events);
+
+static sock_ctx_t *sock_find(upstream_t *up, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < up->nsocks ? up->socks[fd] : NULL;
+}
+
+static void sock_set(upstream_t *up, curl_socket_t fd, sock_ctx_t *ctx)
+{
+    if ((size_t)fd >= up->nsocks) {
+        size_t n = up->nsocks ? up->nsocks : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        up->socks = xrealloc(up->socks, n * sizeof *up->socks);
+        memset(up->socks + up->nsocks, 0, (n - up->nsocks) * sizeof *up->socks);
+        up->nsocks = n;
+    }
+    up->socks[fd] = ctx;
+}
+
+static void sock_watch(sock_ctx_t *ctx, int ev)
+{
+    if (ev == ctx->events) return; /* every uv_poll_start costs an epoll_ctl */
+    ctx->events = ev;
+    if (ev)
+        uv_poll_start(&ctx->poll, ev, poll_cb);
+    else
+        uv_poll_stop(&ctx->poll);
+}
+
+/* libcurl closes a connection's socket: its poll handle goes first (libuv must not poll a
+ * closed descriptor, whose number the next socket or accepted client may reuse). */
+static int close_fn(void *clientp, curl_socket_t fd)
+{
+    upstream_t *up = clientp;
+    sock_ctx_t *ctx = sock_find(up, fd);
+    if (ctx) {
+        sock_set(up, fd, NULL);
+        uv_poll_stop(&ctx->poll);
+        uv_close((uv_handle_t *)&ctx->poll, sock_closed);
+    }
+    return close(fd);
+}
+
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
     sock_ctx_t *ctx = h->data;
     upstream_t *up = ctx->up;
+    if (ctx->idle) {
+        /* EOF or stray bytes on a cached connection: libcurl's reuse check will see it;
+         * stop polling so a level-triggered event does not spin the loop. */
+        sock_watch(ctx, 0);
+        return;
+    }
     int flags = 0;
     if (status < 0) flags |= CURL_CSELECT_ERR;
     if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
@@ -82,13 +145,16 @@ static int socket_fn(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     upstream_t *up = userp;
     sock_ctx_t *ctx = socketp;
     if (what == CURL_POLL_REMOVE) {
+        /* Usually the end of a transfer whose connection goes back to libcurl's cache and
+         * serves the next request: the handle stays as it is (epoll registration and all)
+         * instead of being closed and re-created per request. close_fn frees it. */
         if (ctx) {
             curl_multi_assign(up->multi, s, NULL);
-            uv_poll_stop(&ctx->poll);
-            uv_close((uv_handle_t *)&ctx->poll, sock_closed);
+            ctx->idle = true;
         }
         return 0;
     }
+    if (!ctx) ctx = sock_find(up, s);
     if (!ctx) {
         ctx = xcalloc(1, sizeof *ctx);
         ctx->fd = s;
@@ -98,12 +164,18 @@ static int socket_fn(CURL *e, curl_socket_t s, int what, void *userp, void *sock
             return -1;
         }
         ctx->poll.data = ctx;
+        sock_set(up, s, ctx);
+    }
+    if (ctx->idle) {
+        ctx->idle = false;
+        curl_multi_assign(up->multi, s, ctx);
+    } else if (!socketp) {
         curl_multi_assign(up->multi, s, ctx);
     }
     int ev = 0;
     if (what & CURL_POLL_IN) ev |= UV_READABLE;
     if (what & CURL_POLL_OUT) ev |= UV_WRITABLE;
-    uv_poll_start(&ctx->poll, ev, poll_cb);
+    sock_watch(ctx, ev);
     return 0;
 }
 
@@ -142,10 +214,15 @@ static void req_release(upstream_req_t *u)
     upstream_t *up = u->up;
     if (u->easy) {
         curl_multi_remove_handle(up->multi, u->easy);
-        curl_easy_cleanup(u->easy);
+        if (u->reusable && !u->paused && up->nspare < UPSTREAM_SPARE_MAX) {
+            curl_easy_reset(u->easy);
+            up->spare[up->nspare++] = u->easy;
+        } else {
+            curl_easy_cleanup(u->easy);
+        }
         u->easy = NULL;
     }
-    curl_slist_free_all(u->slist);
+    free(u->slist);
     u->slist = NULL;
     if (u->prev)
         u->prev->next = u->next;
@@ -188,6 +265,7 @@ static void req_finish(upstream_req_t *u, CURLcode rc)
     const char *detail = u->timeout_err ? "" : (u->errbuf[0] ? u->errbuf : curl_easy_strerror(rc));
     if (!err) detail = "";
     bool notify = !u->cancelled && u->cb.on_done;
+    u->reusable = rc == CURLE_OK && !u->cancelled;
     upstream_callbacks_t cb = u->cb;
     void *ud = u->ud;
     /* Release first so the callback may start a new request (failover) on a clean client. */
@@ -264,10 +342,15 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *userdata)
         v++;
     while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
         end--;
-    buf_append(&u->hstore, p, nl);
-    buf_append(&u->hstore, "", 1);
-    buf_append(&u->hstore, v, (size_t)(end - v));
-    buf_append(&u->hstore, "", 1);
+    size_t vl = (size_t)(end - v);
+    if (buf_reserve(&u->hstore, nl + vl + 2)) return n;
+    char *d = u->hstore.data + u->hstore.len;
+    memcpy(d, p, nl);
+    d[nl] = '\0';
+    memcpy(d + nl + 1, v, vl);
+    d[nl + 1 + vl] = '\0';
+    u->hstore.len += nl + vl + 2;
+    u->hstore.data[u->hstore.len] = '\0'; /* as buf_append leaves it */
     u->nh++;
     return n;
 }
@@ -319,6 +402,7 @@ void upstream_set_proxy(upstream_t *up, const char *proxy_url)
 static void up_closed(uv_handle_t *h)
 {
     upstream_t *up = h->data;
+    free(up->socks);
     free(up->proxy);
     free(up);
 }
@@ -330,7 +414,16 @@ void upstream_free(upstream_t *up)
         up->reqs->finished = true;
         req_release(up->reqs);
     }
-    curl_multi_cleanup(up->multi);
+    while (up->nspare)
+        curl_easy_cleanup(up->spare[--up->nspare]);
+    curl_multi_cleanup(up->multi); /* closes the cached connections through close_fn */
+    for (size_t i = 0; i < up->nsocks; i++) {
+        sock_ctx_t *ctx = up->socks[i];
+        if (!ctx) continue;
+        up->socks[i] = NULL;
+        uv_poll_stop(&ctx->poll);
+        uv_close((uv_handle_t *)&ctx->poll, sock_closed);
+    }
     uv_timer_stop(&up->timer);
     uv_close((uv_handle_t *)&up->timer, up_closed);
 }
@@ -347,6 +440,53 @@ static bool has_header(const http_header_t *h, size_t n, const char *name)
     return false;
 }
 
+/* The request's header list in one allocation, freed with free(): the struct curl_slist
+ * nodes (a public struct libcurl only reads) and their "Name: value" strings after them,
+ * instead of two mallocs and a printf per header through curl_slist_append. Ends with the
+ * headers libcurl would otherwise invent, suppressed (§3.5: nothing is injected). */
+static struct curl_slist *build_slist(const http_header_t *hdrs, size_t nhdrs)
+{
+    static const char *const SUPPRESS[] = {"Expect:", "Accept:", "Content-Type:"};
+    bool want[3] = {true, !has_header(hdrs, nhdrs, "accept"),
+                    !has_header(hdrs, nhdrs, "content-type")};
+    size_t count = nhdrs, bytes = 0;
+    for (size_t i = 0; i < nhdrs; i++)
+        bytes += strlen(hdrs[i].name) + strlen(hdrs[i].value) + 3;
+    for (size_t i = 0; i < 3; i++)
+        if (want[i]) {
+            count++;
+            bytes += strlen(SUPPRESS[i]) + 1;
+        }
+    struct curl_slist *nodes = xmalloc(count * sizeof *nodes + bytes);
+    char *p = (char *)(nodes + count);
+    size_t k = 0;
+    for (size_t i = 0; i < nhdrs; i++) {
+        size_t nl = strlen(hdrs[i].name), vl = strlen(hdrs[i].value);
+        nodes[k].data = p;
+        memcpy(p, hdrs[i].name, nl);
+        p += nl;
+        if (vl) {
+            /* "Name;" is libcurl's spelling of a header with an empty value. */
+            memcpy(p, ": ", 2);
+            memcpy(p + 2, hdrs[i].value, vl);
+            p += 2 + vl;
+        } else {
+            *p++ = ';';
+        }
+        *p++ = '\0';
+        k++;
+    }
+    for (size_t i = 0; i < 3; i++)
+        if (want[i]) {
+            size_t l = strlen(SUPPRESS[i]) + 1;
+            nodes[k++].data = memcpy(p, SUPPRESS[i], l);
+            p += l;
+        }
+    for (size_t i = 0; i < count; i++)
+        nodes[i].next = i + 1 < count ? &nodes[i + 1] : NULL;
+    return nodes;
+}
+
 upstream_req_t *upstream_start(upstream_t *up, const char *method, const char *url,
                                const http_header_t *hdrs, size_t nhdrs, const void *body,
                                size_t body_len, const upstream_opts_t *opts,
@@ -361,28 +501,13 @@ upstream_req_t *upstream_start(upstream_t *up, const char *method, const char *u
     if (!u->opts.idle_ms) u->opts.idle_ms = 240000;
     if (!u->opts.connect_ms) u->opts.connect_ms = 10000;
     buf_init(&u->hstore, 0);
+    buf_reserve(&u->hstore, 2048); /* a typical head (~20 headers) without regrowing */
     uv_timer_init(up->loop, &u->timer);
     u->timer.data = u;
 
-    CURL *e = curl_easy_init();
+    CURL *e = up->nspare ? up->spare[--up->nspare] : curl_easy_init();
     u->easy = e;
-    buf_t line;
-    buf_init(&line, 0);
-    for (size_t i = 0; i < nhdrs; i++) {
-        buf_reset(&line);
-        /* "Name;" is libcurl's spelling of a header with an empty value. */
-        if (hdrs[i].value[0])
-            buf_printf(&line, "%s: %s", hdrs[i].name, hdrs[i].value);
-        else
-            buf_printf(&line, "%s;", hdrs[i].name);
-        u->slist = curl_slist_append(u->slist, line.data);
-    }
-    buf_free(&line);
-    /* Suppress what libcurl would otherwise invent (§3.5: nothing is injected). */
-    u->slist = curl_slist_append(u->slist, "Expect:");
-    if (!has_header(hdrs, nhdrs, "accept")) u->slist = curl_slist_append(u->slist, "Accept:");
-    if (!has_header(hdrs, nhdrs, "content-type"))
-        u->slist = curl_slist_append(u->slist, "Content-Type:");
+    u->slist = build_slist(hdrs, nhdrs);
 
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, u->slist);
@@ -399,6 +524,8 @@ upstream_req_t *upstream_start(upstream_t *up, const char *method, const char *u
     curl_easy_setopt(e, CURLOPT_HEADERDATA, u);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, u);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_fn);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, up);
     if (up->proxy) curl_easy_setopt(e, CURLOPT_PROXY, up->proxy);
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);

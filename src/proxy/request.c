@@ -85,7 +85,10 @@ static void give_up_now(preq_t *p, const sched_outcome_t *out);
 
 static void set_state(preq_t *p, preq_state_t s)
 {
-    if (getenv("MAXPOOL_TRACE_STATES"))
+    /* Read once: getenv walks the whole environment, and this runs 3-4 times a request. */
+    static int trace = -1;
+    if (trace < 0) trace = getenv("MAXPOOL_TRACE_STATES") != NULL;
+    if (trace)
         log_msg("request %llu: %s -> %s", (unsigned long long)p->id, STATE_NAMES[p->state],
                 STATE_NAMES[s]);
     p->state = s;

@@ -118,22 +118,9 @@ static bool parse_number(const char *s, double *out)
     return true;
 }
 
-int64_t quota_parse_reset(const char *value, int64_t now_ms)
+/* Parses an HTTP date or ISO 8601 stamp to epoch ms; 0 if it is neither. */
+static int64_t parse_date(const char *s)
 {
-    if (!value) return 0;
-    char s[128];
-    first_item(value, s, sizeof s);
-    double d;
-    if (parse_number(s, &d)) {
-        if (d > 1e10) return (int64_t)d;
-        if (d > 1e9) return (int64_t)(d * 1000);
-        if (d < 0) return 0;
-        return now_ms + (int64_t)(d * 1000);
-    }
-    /* Dates contain a comma themselves ("Thu, 01 Jan 2026 …"): parse the whole value. */
-    while (*value == ' ' || *value == '\t')
-        value++;
-    snprintf(s, sizeof s, "%s", value);
     struct tm tm;
     memset(&tm, 0, sizeof tm);
     const char *end = strptime(s, "%a, %d %b %Y %H:%M:%S", &tm); /* HTTP date */
@@ -167,6 +154,38 @@ int64_t quota_parse_reset(const char *value, int64_t now_ms)
             ms += *end == '+' ? -off : off;
         }
     }
+    return ms;
+}
+
+int64_t quota_parse_reset(const char *value, int64_t now_ms)
+{
+    if (!value) return 0;
+    char s[128];
+    first_item(value, s, sizeof s);
+    double d;
+    if (parse_number(s, &d)) {
+        if (d > 1e10) return (int64_t)d;
+        if (d > 1e9) return (int64_t)(d * 1000);
+        if (d < 0) return 0;
+        return now_ms + (int64_t)(d * 1000);
+    }
+    /* Dates contain a comma themselves ("Thu, 01 Jan 2026 …"): parse the whole value. */
+    while (*value == ' ' || *value == '\t')
+        value++;
+    snprintf(s, sizeof s, "%s", value);
+    /* Responses repeat the same reset stamps until a window rolls over: the last few
+     * parsed stamps are remembered instead of running strptime twice per response. */
+    static struct {
+        char text[128];
+        int64_t ms;
+    } memo[4];
+    static unsigned memo_next;
+    for (size_t i = 0; i < sizeof memo / sizeof *memo; i++)
+        if (memo[i].text[0] && strcmp(memo[i].text, s) == 0) return memo[i].ms;
+    int64_t ms = parse_date(s);
+    unsigned slot = memo_next++ % (sizeof memo / sizeof *memo);
+    memcpy(memo[slot].text, s, sizeof s);
+    memo[slot].ms = ms;
     return ms;
 }
 
@@ -222,12 +241,38 @@ static const char *const GENERIC_RESET[] = {
     "x-ratelimit-reset",          "x-rate-limit-reset",         "ratelimit-reset",
     "x-ratelimit-reset-requests", "x-ratelimit-requests-reset", NULL};
 
+static const char *const RL_PREFIXES[] = {"anthropic-ratelimit-", "x-ratelimit-", "x-rate-limit-",
+                                          "ratelimit-", NULL};
+
+/* True if name starts with one of RL_PREFIXES (ASCII case-insensitive). */
+static bool is_ratelimit_name(const char *name)
+{
+    for (const char *const *p = RL_PREFIXES; *p; p++) {
+        const char *a = name, *b = *p;
+        while (*b && (*a | 0x20) == *b) {
+            a++;
+            b++;
+        }
+        if (!*b) return true;
+    }
+    return false;
+}
+
 void quota_apply_headers(quota_t *q, const quota_header_t *h, size_t n, int64_t now_ms)
 {
     const char *v;
     double d;
     char s[64];
     q->total_requests++;
+
+    /* Every name looked up below starts with one of RL_PREFIXES: the ~30 lookups then scan
+     * the few rate-limit headers instead of every header of every response. */
+    quota_header_t rl[64];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < sizeof rl / sizeof *rl; i++)
+        if (is_ratelimit_name(h[i].name)) rl[k++] = h[i];
+    h = rl;
+    n = k;
 
     if ((v = find(h, n, "anthropic-ratelimit-unified-5h-utilization"))) {
         first_item(v, s, sizeof s);
