@@ -536,9 +536,18 @@ static void give_up_now(preq_t *p, const sched_outcome_t *out)
         client_end(p);
         return;
     }
-    client_error(p, out->status ? out->status : 502,
-                 out->error_type ? out->error_type : "proxy_error", out->message,
-                 out->retry_after_s);
+    /* A quota 429 after every account was tried is "every account is spent": say when, so
+     * Claude Code stops at once instead of backing off (issue 6 item 4, as no_route does). */
+    int64_t reset = 0;
+    if (out->status == 429 && out->cause == SCHED_QUEUE_QUOTA) {
+        sched_cause_t oracle;
+        int64_t now = clock_now_ms();
+        int64_t wait = sched_next_retry(&p->px->sched, &p->sr, now, &oracle);
+        if (wait > 0 && wait != SCHED_NEVER) reset = now + wait;
+    }
+    client_error_ex(p, out->status ? out->status : 502,
+                    out->error_type ? out->error_type : "proxy_error", out->message,
+                    out->retry_after_s, reset);
 }
 
 /* Acts on what sched decided about a finished attempt (the lease is already settled). */
