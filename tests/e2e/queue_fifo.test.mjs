@@ -51,6 +51,30 @@ describe('§13 scenario 32 with Part A2: newcomers join the FIFO', { skip }, () 
   });
 });
 
+describe('a client that leaves while held (§6.9)', { skip }, () => {
+  test('frees its place at once and its request is never sent', async (t) => {
+    const { sim, server } = await pool(t, {
+      only: TWO,
+      over: { response: { text: TEXT }, faults: [sessionLimit('max-a', 3, { count: 1 }), sessionLimit('pro-b', 3, { count: 1 })] },
+      config: { queue: FAST_QUEUE },
+    });
+    const gone = await send(server, namedStream('leaves after the first ping'), { stopWhen: (r) => r.events.length >= 1 });
+    assert.equal(gone.end, 'stopped');
+    assert.equal(gone.events[0].event, 'ping');
+    await waitQueued(server, 0, 2000);
+    const body = JSON.stringify(messageBody({ messages: [{ role: 'user', content: 'stays' }] }));
+    const r = await send(server, body, { timeoutMs: 20000 });
+    assert.equal(r.status, 200, r.body);
+    const seen = await sim.requests(10);
+    assert.deepEqual(
+      seen.map((q) => q.status),
+      [429, 429, 200],
+    );
+    assert.equal(seen[2].bodySha256, sha256(body), 'only the request that stayed went up after the recovery');
+    assert.match(server.stderr(), /Client left after [\d.]+s on "-" \(/);
+  });
+});
+
 describe('§13 scenario 33: a full queue', { skip }, () => {
   test('maxConcurrentQueued 1: a further request that would wait gets the plain 429 at once (nothing was sent yet)', async (t) => {
     const { sim, server } = await pool(t, {
@@ -141,6 +165,24 @@ describe('a held JSON request past queue.nonStreamMaxWaitMs (§6.9, §6.10)', { 
     assert.ok(reset >= nowSec() - 1 && reset <= nowSec() + 3, `reset ${reset}`);
     assert.ok((await sim.state()).requests >= 4, 'it was tried again while held');
     assert.match(server.stderr(), /queueing request for up to 3s \(cause: quota/);
+  });
+
+  test('a held stream whose window (streamHoldMaxMs 3 s) runs out ends with an SSE rate_limit_error frame', async (t) => {
+    const { server } = await pool(t, {
+      only: TWO,
+      over: { faults: [sessionLimit('max-a', 1), sessionLimit('pro-b', 1)] },
+      config: { queue: { ...FAST_QUEUE, streamHoldMaxMs: 3000 } },
+    });
+    const r = await send(server, namedStream('never served'), { timeoutMs: 15000 });
+    assert.equal(r.status, 200);
+    assert.ok(r.endMs >= 2000 && r.endMs < 6000, `held for its window, ended after ${Math.round(r.endMs)} ms`);
+    assert.ok(r.events.filter((e) => e.event === 'ping').length >= 2, r.body);
+    const last = r.events.at(-1);
+    assert.equal(last.event, 'error', r.body);
+    assert.equal(last.data.error.type, 'rate_limit_error');
+    assert.match(last.data.error.message, /Claude account/, last.data.error.message);
+    assert.ok(!r.events.some((e) => e.event === 'message_start'), 'no upstream event leaked');
+    assert.equal(r.end, 'complete');
   });
 });
 
