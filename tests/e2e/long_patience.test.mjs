@@ -27,6 +27,9 @@ const MINUTES = (process.env.MAXPOOL_E2E_LONG_MINUTES || '1,3,6,10')
   .map(Number)
   .filter((m) => m > 0);
 const concurrency = process.env.MAXPOOL_E2E_LONG_PARALLEL === '1' ? MINUTES.length : 1;
+// MAXPOOL_E2E_LONG_HEARTBEAT_MS widens the ping interval (e.g. 3600000: one ping, then
+// silence) to see what the pings are worth.
+const heartbeatMs = Number(process.env.MAXPOOL_E2E_LONG_HEARTBEAT_MS) || 0;
 
 describe('claude -p held by heartbeats only (Part A1: the CLI patience)', { skip, concurrency }, () => {
   for (const min of MINUTES) {
@@ -38,6 +41,7 @@ describe('claude -p held by heartbeats only (Part A1: the CLI patience)', { skip
           response: { text: TEXT, deltas: 5 },
           faults: [{ kind: 'rate_limit', account: 'max-a', retryAfter: holdS, count: 1, message: 'Session limit reached' }],
         },
+        config: heartbeatMs ? { queue: { heartbeatMs } } : {},
       });
       const t0 = Date.now();
       const r = await runClaude({
@@ -51,7 +55,7 @@ describe('claude -p held by heartbeats only (Part A1: the CLI patience)', { skip
       const reqs = (await sim.requests(256)).filter((q) => q.method === 'POST' && q.target.startsWith('/v1/messages'));
       const statuses = reqs.map((q) => q.status);
       const verdict =
-        `held ${min} min: exit ${r.code}${r.signal ? `/${r.signal}` : ''}${r.timedOut ? ' (killed by the test)' : ''}, ` +
+        `held ${min} min${heartbeatMs ? ` (heartbeatMs ${heartbeatMs})` : ''}: exit ${r.code}${r.signal ? `/${r.signal}` : ''}${r.timedOut ? ' (killed by the test)' : ''}, ` +
         `${tookS} s, ${holds} hold(s) at the proxy, upstream statuses ${JSON.stringify(statuses)}, ` +
         `stdout ${JSON.stringify(r.stdout.trim().slice(0, 200))}, stderr ${JSON.stringify(r.stderr.trim().slice(-300))}`;
       t.diagnostic(verdict);
