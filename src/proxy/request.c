@@ -434,7 +434,12 @@ static void qtick_cb(uv_timer_t *t)
             tk = after;
             continue;
         }
-        if (wait > 0 || tk != px->queue.head) break; /* FIFO: the head goes first */
+        if (wait > 0 || tk != px->queue.head) {
+            /* FIFO: the head goes first; those behind a waiting head still end on their own
+             * deadline (each held request keeps its window, §6.9). */
+            tk = after;
+            continue;
+        }
         queue_remove(&px->queue, tk);
         px->sched.queue_depth = px->queue.count;
         sched_request_restart(&p->sr);
