@@ -51,6 +51,29 @@ describe('§13 scenario 32 with Part A2: newcomers join the FIFO', { skip }, () 
   });
 });
 
+describe('every held request keeps its own window (§6.9 wait loop)', { skip }, () => {
+  test('a JSON request behind a long-held stream still gets its 429 when its own window ends', async (t) => {
+    // An Opus-only limit (429 with retry-after 30 min and low windows: a model-scoped bench,
+    // §6.3) holds an Opus stream at the head for long; a Sonnet JSON request behind it waits
+    // its turn (FIFO), but no longer than its own queue.nonStreamMaxWaitMs (3 s).
+    const { server } = await pool(t, {
+      only: ['max-a'],
+      over: { faults: [sessionLimit('max-a', 1800, { count: 1 })] },
+      config: { queue: { ...FAST_QUEUE, nonStreamMaxWaitMs: 3000 } },
+    });
+    const head = send(server, namedStream('opus, held for long', { model: 'claude-opus-4-1' }), { timeoutMs: 20000, stopWhen: (r) => r.events.length >= 12 });
+    await waitQueued(server, 1);
+    const r = await send(server, messageBody({ model: 'claude-sonnet-4-5' }), { timeoutMs: 12000 });
+    assert.notEqual(r.end, 'timeout', `the JSON request was stranded behind the head for ${Math.round(r.endMs)} ms`);
+    assert.equal(r.status, 429, r.body);
+    assert.ok(r.endMs >= 2500 && r.endMs < 6000, `answered when its 3 s window ended (${Math.round(r.endMs)} ms)`);
+    assert.equal(JSON.parse(r.body).error.type, 'rate_limit_error');
+    const h = await head;
+    assert.equal(h.events[0].event, 'ping', 'the Opus stream is still held');
+    assert.ok(!h.events.some((e) => e.event === 'error'), h.body);
+  });
+});
+
 describe('a client that leaves while held (§6.9)', { skip }, () => {
   test('frees its place at once and its request is never sent', async (t) => {
     const { sim, server } = await pool(t, {
