@@ -124,12 +124,14 @@ describe('§13 scenarios 28–31, 34, 35: hold instead of fail', { skip }, () =>
     const j = JSON.parse(r.body);
     assert.equal(j.type, 'error');
     assert.equal(j.error.type, 'rate_limit_error');
+    t.diagnostic(`message: ${j.error.message}`);
     const ra = Number(r.headers['retry-after']);
     assert.ok(ra >= 25 && ra <= 31, `retry-after from the soonest recovery (~30 s), got ${r.headers['retry-after']}`);
     // Every account is spent: Claude Code must stop at once and tell the user when.
     assert.equal(r.headers['anthropic-ratelimit-unified-status'], 'rejected', JSON.stringify(r.headers));
     const reset = Number(r.headers['anthropic-ratelimit-unified-reset']);
     assert.ok(reset >= nowSec() + 20 && reset <= nowSec() + 35, `reset ${reset} is the soonest recovery`);
+    assert.equal(r.headers['anthropic-ratelimit-unified-representative-claim'], 'five_hour', 'Claude Code needs the claim to say "You\'ve hit your limit"');
     assert.equal((await sim.state()).requests, 2);
     assert.doesNotMatch(server.stderr(), /queueing request/);
   });
