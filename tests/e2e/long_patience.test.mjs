@@ -3,7 +3,8 @@
 // minutes (the only account answers 429 with retry-after N min, so the proxy holds the
 // stream with heartbeats every heartbeatMs = 10 s, the default), then the account recovers
 // and the proxy forwards the request once. The CLI survives the hold if it prints the answer
-// and exits 0 after having sent exactly one request.
+// and exits 0, with exactly one successful upstream request; how often the CLI re-sent the
+// turn while it waited (and after how long it stopped waiting) is part of the verdict.
 //
 // Long: runs only with MAXPOOL_E2E_LONG=1 (`make test-long`). MAXPOOL_E2E_LONG_MINUTES picks
 // the holds (default "1,3,6,10"); MAXPOOL_E2E_LONG_PARALLEL=1 runs them side by side (each
@@ -52,19 +53,23 @@ describe('claude -p held by heartbeats only (Part A1: the CLI patience)', { skip
       });
       const tookS = Math.round((Date.now() - t0) / 1000);
       const holds = (server.stderr().match(/queueing request for up to/g) || []).length;
+      // A client that gives up on a held stream shows as "Client left after N s" (§6.5).
+      const left = (server.stderr().match(/Client left after [\d.]+s/g) || []).map((l) => l.replace('Client left after ', ''));
       const reqs = (await sim.requests(256)).filter((q) => q.method === 'POST' && q.target.startsWith('/v1/messages'));
       const statuses = reqs.map((q) => q.status);
       const verdict =
         `held ${min} min${heartbeatMs ? ` (heartbeatMs ${heartbeatMs})` : ''}: exit ${r.code}${r.signal ? `/${r.signal}` : ''}${r.timedOut ? ' (killed by the test)' : ''}, ` +
-        `${tookS} s, ${holds} hold(s) at the proxy, upstream statuses ${JSON.stringify(statuses)}, ` +
+        `${tookS} s, ${holds} hold(s) at the proxy (the CLI sent the turn ${holds} time(s)${left.length ? `; it left after ${left.join(', ')}` : ''}), upstream statuses ${JSON.stringify(statuses)}, ` +
         `stdout ${JSON.stringify(r.stdout.trim().slice(0, 200))}, stderr ${JSON.stringify(r.stderr.trim().slice(-300))}`;
       t.diagnostic(verdict);
       process.stderr.write(`# PATIENCE ${verdict}\n`);
       assert.equal(r.timedOut, false, verdict);
       assert.equal(r.code, 0, verdict);
       assert.equal(r.stdout.trim(), TEXT, verdict);
-      assert.equal(holds, 1, `the CLI sent one request and it was held once: ${verdict}`);
-      assert.deepEqual(statuses, [429, 200], verdict);
+      // Surviving means the turn completes; a CLI that re-sends a turn it stopped waiting
+      // for (its request timeout) still survives, and the verdict records when it left.
+      assert.ok(holds >= 1, verdict);
+      assert.deepEqual(statuses, [429, 200], `one refusal, then exactly one successful request: ${verdict}`);
       assert.ok(tookS >= holdS - 5, `the answer came after the hold: ${verdict}`);
     });
   }
