@@ -41,7 +41,7 @@ UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all test unit e2e e2e-asan asan fuzz fuzz-smoke fmt lint install clean demo bench help
+.PHONY: all test unit e2e test-long e2e-asan asan fuzz fuzz-smoke fmt lint install clean demo bench help
 all: maxpool
 
 ifeq ($(BUILD),build)
@@ -75,6 +75,11 @@ unit: $(UNIT_BIN) $(BUILD)/maxpool
 
 e2e: maxpool
 	@scripts/run-e2e
+
+# The long end-to-end tests (tests/e2e/long_*.test.mjs, e.g. how long Claude Code waits on a
+# heartbeat-only stream: holds of 1, 3, 6 and 10 min, ~21 min in all); `make e2e` skips them.
+test-long: maxpool
+	@MAXPOOL_E2E_LONG=1 scripts/run-e2e tests/e2e/long_*.test.mjs
 
 test: all
 	@MAKE="$(MAKE)" scripts/run-tests

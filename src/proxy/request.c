@@ -223,8 +223,10 @@ static void client_error(preq_t *p, int status, const char *type, const char *me
     client_error_ex(p, status, type, message, retry_after_s, 0);
 }
 
-/* rejected_reset_ms > 0 adds `anthropic-ratelimit-unified-status: rejected` and the reset, so
- * Claude Code stops at once and tells the user when (issue 6, CLIENTS.md). */
+/* rejected_reset_ms > 0 adds `anthropic-ratelimit-unified-status: rejected`, the reset and a
+ * representative claim, so Claude Code stops at once and tells the user when (issue 6,
+ * CLIENTS.md): without the claim it says "Server is temporarily limiting requests (not your
+ * usage limit)"; with it, "You've hit your 5-hour limit · resets <time>" (measured, 2.1.332). */
 static void client_error_ex(preq_t *p, int status, const char *type, const char *message,
                             int retry_after_s, int64_t rejected_reset_ms)
 {
@@ -237,12 +239,16 @@ static void client_error_ex(preq_t *p, int status, const char *type, const char 
         char ra[24], reset[24];
         snprintf(ra, sizeof ra, "%d", retry_after_s);
         snprintf(reset, sizeof reset, "%lld", (long long)((rejected_reset_ms + 999) / 1000));
-        http_header_t hv[5] = {{"content-type", "application/json"}};
+        http_header_t hv[6] = {{"content-type", "application/json"}};
         size_t k = 1;
         if (retry_after_s > 0) hv[k++] = (http_header_t){"retry-after", ra};
         if (rejected_reset_ms > 0) {
+            /* A recovery more than 5 h away cannot be a 5-hour window. */
+            bool weekly = rejected_reset_ms - clock_now_ms() > 5 * 3600 * 1000LL;
             hv[k++] = (http_header_t){"anthropic-ratelimit-unified-status", "rejected"};
             hv[k++] = (http_header_t){"anthropic-ratelimit-unified-reset", reset};
+            hv[k++] = (http_header_t){"anthropic-ratelimit-unified-representative-claim",
+                                      weekly ? "seven_day" : "five_hour"};
         }
         http_resp_start(p->req, status, hv, k, (int64_t)strlen(j));
         http_resp_write(p->req, j, strlen(j));
@@ -437,7 +443,12 @@ static void qtick_cb(uv_timer_t *t)
             tk = after;
             continue;
         }
-        if (wait > 0 || tk != px->queue.head) break; /* FIFO: the head goes first */
+        if (wait > 0 || tk != px->queue.head) {
+            /* FIFO: the head goes first; those behind a waiting head still end on their own
+             * deadline (each held request keeps its window, §6.9). */
+            tk = after;
+            continue;
+        }
         queue_remove(&px->queue, tk);
         px->sched.queue_depth = px->queue.count;
         sched_request_restart(&p->sr);
@@ -539,9 +550,18 @@ static void give_up_now(preq_t *p, const sched_outcome_t *out)
         client_end(p);
         return;
     }
-    client_error(p, out->status ? out->status : 502,
-                 out->error_type ? out->error_type : "proxy_error", out->message,
-                 out->retry_after_s);
+    /* A quota 429 after every account was tried is "every account is spent": say when, so
+     * Claude Code stops at once instead of backing off (issue 6 item 4, as no_route does). */
+    int64_t reset = 0;
+    if (out->status == 429 && out->cause == SCHED_QUEUE_QUOTA) {
+        sched_cause_t oracle;
+        int64_t now = clock_now_ms();
+        int64_t wait = sched_next_retry(&p->px->sched, &p->sr, now, &oracle);
+        if (wait > 0 && wait != SCHED_NEVER) reset = now + wait;
+    }
+    client_error_ex(p, out->status ? out->status : 502,
+                    out->error_type ? out->error_type : "proxy_error", out->message,
+                    out->retry_after_s, reset);
 }
 
 /* Acts on what sched decided about a finished attempt (the lease is already settled). */
