@@ -74,8 +74,10 @@ static account_t *load_accounts(json_t *cfg, size_t *n_out, size_t *listed)
         json_t *cap = json_object_get(e, "capUtilization");
         if (json_is_number(cap)) {
             double c = json_number_value(cap);
-            if (c > 0 && c < 1) a->cap_utilization = c;
-            else log_msg("Ignoring capUtilization %g of \"%s\" (must be between 0 and 1)", c, name);
+            if (c > 0 && c < 1)
+                a->cap_utilization = c;
+            else
+                log_msg("Ignoring capUtilization %g of \"%s\" (must be between 0 and 1)", c, name);
         }
         json_t *prio = json_object_get(e, "priority");
         if (json_is_integer(prio)) a->priority = (int)json_integer_value(prio);
@@ -93,19 +95,21 @@ static void queue_opts_from(const json_t *cfg, queue_opts_t *q)
     q->enabled = options_get_bool(cfg, "queue.enabled");
     q->max_wait_ms = options_get_int(cfg, "queue.maxWaitMs");
     int64_t v;
-    if (options_get_int_nullable(cfg, "queue.capacityMaxWaitMs", &v)) q->capacity_max_wait_ms = v;
-    else if (options_get_int_nullable(cfg, "queue.autoMaxWaitMs", &v)) q->capacity_max_wait_ms = v;
+    if (options_get_int_nullable(cfg, "queue.capacityMaxWaitMs", &v))
+        q->capacity_max_wait_ms = v;
+    else if (options_get_int_nullable(cfg, "queue.autoMaxWaitMs", &v))
+        q->capacity_max_wait_ms = v;
     q->stream_hold_max_ms = options_get_int(cfg, "queue.streamHoldMaxMs");
     q->non_stream_max_wait_ms = options_get_int(cfg, "queue.nonStreamMaxWaitMs");
     q->network_max_wait_ms = options_get_int(cfg, "queue.networkMaxWaitMs");
     /* Part A1: a stream tolerance applies only when someone set one. */
     if (options_lookup(cfg, "queue.streamClientToleranceMs"))
         q->client_tolerance_ms = options_get_int(cfg, "queue.streamClientToleranceMs");
-    q->client_tolerance_ms =
-        (int64_t)env_ms("MAXPOOL_STREAM_CLIENT_TOLERANCE_MS", (uint64_t)q->client_tolerance_ms, 60000);
-    q->count_tokens_max_wait_ms = (int64_t)env_ms(
-        "MAXPOOL_COUNT_TOKENS_MAX_WAIT_MS",
-        (uint64_t)options_get_int(cfg, "queue.countTokensMaxWaitMs"), 1000);
+    q->client_tolerance_ms = (int64_t)env_ms("MAXPOOL_STREAM_CLIENT_TOLERANCE_MS",
+                                             (uint64_t)q->client_tolerance_ms, 60000);
+    q->count_tokens_max_wait_ms =
+        (int64_t)env_ms("MAXPOOL_COUNT_TOKENS_MAX_WAIT_MS",
+                        (uint64_t)options_get_int(cfg, "queue.countTokensMaxWaitMs"), 1000);
     q->network_soak_nonstream_ms =
         (int64_t)env_ms("MAXPOOL_NETWORK_SOAK_NONSTREAM_MS", 45000, 5000);
     q->max_concurrent = (int)options_get_int(cfg, "queue.maxConcurrentQueued");
@@ -113,9 +117,9 @@ static void queue_opts_from(const json_t *cfg, queue_opts_t *q)
     q->max_queued_body_bytes = options_get_int(cfg, "queue.maxQueuedBodyBytes");
     q->poll_ms = options_get_int(cfg, "queue.pollMs");
     q->heartbeat_ms = options_get_int(cfg, "queue.heartbeatMs");
-    q->stream_grace_ms = (int64_t)env_ms(
-        "MAXPOOL_STREAM_FORWARD_GRACE_MS",
-        (uint64_t)options_get_int(cfg, "queue.streamForwardGraceMs"), 1000);
+    q->stream_grace_ms =
+        (int64_t)env_ms("MAXPOOL_STREAM_FORWARD_GRACE_MS",
+                        (uint64_t)options_get_int(cfg, "queue.streamForwardGraceMs"), 1000);
 }
 
 /* ---- shutdown (§10.1) ------------------------------------------------------------------ */

@@ -10,9 +10,12 @@
 /* §1 durations: <1000ms → Nms; <60s → N.Ns; else MmSSs. */
 static void status_duration(long long ms, char *out, size_t n)
 {
-    if (ms < 1000) snprintf(out, n, "%lldms", ms);
-    else if (ms < 60000) snprintf(out, n, "%.1fs", (double)ms / 1000.0);
-    else snprintf(out, n, "%lldm%02llds", ms / 60000, (ms % 60000) / 1000);
+    if (ms < 1000)
+        snprintf(out, n, "%lldms", ms);
+    else if (ms < 60000)
+        snprintf(out, n, "%.1fs", (double)ms / 1000.0);
+    else
+        snprintf(out, n, "%lldm%02llds", ms / 60000, (ms % 60000) / 1000);
 }
 
 static void pct(const char *label, json_t *v)
@@ -132,7 +135,9 @@ int cmd_status(int argc, char **argv)
             long long queued = (long long)json_integer_value(json_object_get(thr, "queued"));
             if (json_is_true(json_object_get(thr, "probeInFlight")))
                 printf("Anthropic:      temporarily throttled (probing recovery)\n");
-            else printf("Anthropic:      temporarily throttled (retry at %s)\n", until ? until : "?");
+            else
+                printf("Anthropic:      temporarily throttled (retry at %s)\n",
+                       until ? until : "?");
             if (queued) printf("                queued %lld\n", queued);
         }
         json_t *accts = json_object_get(doc, "accounts");

@@ -39,23 +39,23 @@ struct http_req {
     const char *query;  /* after '?', or "" */
     http_header_t *headers;
     size_t nheaders;
-    buf_t body;        /* the whole request body */
-    bool keep_alive;   /* the client allows reuse of the connection */
-    bool peer_local;   /* peer is 127.0.0.1, ::1 or ::ffff:127.0.0.1 (§3.3) */
-    char peer[64];     /* peer address text */
-    uint64_t id;       /* server-unique, increasing */
-    void *user;        /* free for the handler */
+    buf_t body;      /* the whole request body */
+    bool keep_alive; /* the client allows reuse of the connection */
+    bool peer_local; /* peer is 127.0.0.1, ::1 or ::ffff:127.0.0.1 (§3.3) */
+    char peer[64];   /* peer address text */
+    uint64_t id;     /* server-unique, increasing */
+    void *user;      /* free for the handler */
 };
 
 typedef void (*http_request_cb)(http_req_t *req, void *ud);
 typedef void (*http_event_cb)(http_req_t *req, void *ud);
 
 typedef struct http_server_config {
-    size_t max_head_bytes;     /* 0 → 64 KiB */
-    size_t max_body_bytes;     /* 0 → 32 MiB */
-    uint64_t head_timeout_ms;  /* 0 → 30 s: a complete head must arrive within this */
-    uint64_t idle_timeout_ms;  /* 0 → 120 s: idle keep-alive connections are closed */
-    size_t write_high_water;   /* 0 → 256 KiB: http_resp_writable() turns false above it */
+    size_t max_head_bytes;    /* 0 → 64 KiB */
+    size_t max_body_bytes;    /* 0 → 32 MiB */
+    uint64_t head_timeout_ms; /* 0 → 30 s: a complete head must arrive within this */
+    uint64_t idle_timeout_ms; /* 0 → 120 s: idle keep-alive connections are closed */
+    size_t write_high_water;  /* 0 → 256 KiB: http_resp_writable() turns false above it */
     http_request_cb on_request;
     void *ud;
     /* Extra response headers added to every response (e.g. x-maxpool-worker), or NULL. */
@@ -65,8 +65,8 @@ typedef struct http_server_config {
 
 /* Binds host:port (port 0 = ephemeral) and starts accepting on loop. Returns 0, or a
  * negative libuv error with a human message in *err (caller frees). */
-int http_server_start(uv_loop_t *loop, const char *host, int port,
-                      const http_server_config_t *cfg, http_server_t **out, char **err);
+int http_server_start(uv_loop_t *loop, const char *host, int port, const http_server_config_t *cfg,
+                      http_server_t **out, char **err);
 /* The port actually bound. */
 int http_server_port(const http_server_t *srv);
 /* Stops accepting and closes idle connections; busy ones close after their response.

@@ -21,17 +21,17 @@ struct proxy {
     bool srv_closed; /* every client connection is gone (http_server_stop finished) */
     void (*on_drained)(void *ud);
     void *drained_ud;
-    uv_timer_t tick;         /* sched_tick and the state file */
-    queue_t queue;           /* requests held for capacity (§6.9) */
+    uv_timer_t tick; /* sched_tick and the state file */
+    queue_t queue;   /* requests held for capacity (§6.9) */
     queue_opts_t qopts;
-    uv_timer_t qtimer;       /* the queue's poll */
-    int open_handles;        /* tick and qtimer: px is freed when both closed */
-    int64_t state_gen;       /* state file generation last seen */
-    int64_t state_saved_ms;  /* last state write */
-    bool state_writing;      /* a write is in the thread pool */
-    bool tick_on;            /* tick is initialised (closed in proxy_free) */
-    bool free_pending;       /* proxy_free ran while a state write was in flight */
-    char worker[24];         /* x-maxpool-worker value */
+    uv_timer_t qtimer;      /* the queue's poll */
+    int open_handles;       /* tick and qtimer: px is freed when both closed */
+    int64_t state_gen;      /* state file generation last seen */
+    int64_t state_saved_ms; /* last state write */
+    bool state_writing;     /* a write is in the thread pool */
+    bool tick_on;           /* tick is initialised (closed in proxy_free) */
+    bool free_pending;      /* proxy_free ran while a state write was in flight */
+    char worker[24];        /* x-maxpool-worker value */
     http_header_t common[1];
 };
 

@@ -177,7 +177,8 @@ static void maybe_drained(proxy_t *px)
 void proxy_log_events(proxy_t *px)
 {
     sched_event_t ev;
-    while (sched_event_pop(&px->sched, &ev)) log_msg("%s", ev.msg);
+    while (sched_event_pop(&px->sched, &ev))
+        log_msg("%s", ev.msg);
 }
 
 /* ---- the state file (§2.8) ------------------------------------------------------------- */
@@ -205,9 +206,12 @@ static void state_job_done(uv_work_t *w, int status)
     state_job_t *j = w->data;
     proxy_t *px = j->px;
     px->state_writing = false;
-    if (j->rc == 0) px->state_gen = j->gen;
-    else if (j->rc == STATE_STALE) log_msg("State file is newer on disk; not overwriting it");
-    else if (j->err) log_msg("Could not write the state file: %s", j->err);
+    if (j->rc == 0)
+        px->state_gen = j->gen;
+    else if (j->rc == STATE_STALE)
+        log_msg("State file is newer on disk; not overwriting it");
+    else if (j->err)
+        log_msg("Could not write the state file: %s", j->err);
     free(j->err);
     free(j->path);
     json_decref(j->quota);
@@ -274,7 +278,8 @@ int proxy_start(uv_loop_t *loop, const proxy_settings_t *s, account_t *accts, si
     sched_options_default(&defaults);
     sched_init(&px->sched, s->sched ? s->sched : &defaults);
     int64_t now = clock_now_ms();
-    for (size_t i = 0; i < n; i++) sched_add_account(&px->sched, &accts[i], false, now);
+    for (size_t i = 0; i < n; i++)
+        sched_add_account(&px->sched, &accts[i], false, now);
     free(accts);
     if (px->s.state_path) {
         char *serr0 = NULL;
@@ -284,8 +289,10 @@ int proxy_start(uv_loop_t *loop, const proxy_settings_t *s, account_t *accts, si
         proxy_log_events(px);
     }
     px->state_saved_ms = now;
-    if (s->queue) px->qopts = *s->queue;
-    else queue_opts_default(&px->qopts);
+    if (s->queue)
+        px->qopts = *s->queue;
+    else
+        queue_opts_default(&px->qopts);
     px->up = upstream_new(loop);
     if (!px->up) {
         *err = xstrdup("could not initialise libcurl");
@@ -366,7 +373,8 @@ void proxy_drain(proxy_t *px, void (*on_drained)(void *ud), void *ud)
     /* Held requests would wait past our exit: tell them now, in-band (§10.1, issue 6). */
     proxy_queue_fail_all(px, "Maxpool is shutting down; this request was waiting for an "
                              "account and was not sent. Send it again when maxpool is back.");
-    if (px->srv) http_server_stop(px->srv, server_stopped, px);
+    if (px->srv)
+        http_server_stop(px->srv, server_stopped, px);
     else
         px->srv_closed = true;
     maybe_drained(px);
@@ -377,8 +385,10 @@ static void proxy_closed(uv_handle_t *h)
     proxy_t *px = h->data;
     if (--px->open_handles > 0) return;
     /* A state write still in the thread pool frees px when it comes back. */
-    if (px->state_writing) px->free_pending = true;
-    else free(px);
+    if (px->state_writing)
+        px->free_pending = true;
+    else
+        free(px);
 }
 
 void proxy_free(proxy_t *px)

@@ -13,16 +13,16 @@
 #include "sched/sched.h"
 
 typedef struct proxy_settings {
-    const char *host;          /* proxy.host */
-    int port;                  /* proxy.port (0 = ephemeral) */
-    const char *api_key;       /* proxy.apiKey, or NULL/"" for none */
-    const char *upstream;      /* default upstream base URL */
-    const char *network_proxy; /* outbound HTTP(S) proxy URL, or NULL for the environment's */
-    const char *log_dir;       /* --log-to DIR, or NULL */
-    size_t max_body_bytes;     /* limits.maxBodyBytes */
-    size_t max_buffered_bytes; /* limits.maxBufferedBytes: all request bodies held at once */
-    uint64_t ttfb_ms, idle_ms; /* §6.7 */
-    uint64_t drain_timeout_ms; /* shutdown.drainTimeoutMs */
+    const char *host;             /* proxy.host */
+    int port;                     /* proxy.port (0 = ephemeral) */
+    const char *api_key;          /* proxy.apiKey, or NULL/"" for none */
+    const char *upstream;         /* default upstream base URL */
+    const char *network_proxy;    /* outbound HTTP(S) proxy URL, or NULL for the environment's */
+    const char *log_dir;          /* --log-to DIR, or NULL */
+    size_t max_body_bytes;        /* limits.maxBodyBytes */
+    size_t max_buffered_bytes;    /* limits.maxBufferedBytes: all request bodies held at once */
+    uint64_t ttfb_ms, idle_ms;    /* §6.7 */
+    uint64_t drain_timeout_ms;    /* shutdown.drainTimeoutMs */
     const sched_options_t *sched; /* routing options, switchThreshold and retry.* included
                                    * (NULL = the §5.9 defaults) */
     const char *state_path;       /* <config>.state.json, or NULL for no state file */

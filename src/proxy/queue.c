@@ -31,9 +31,11 @@ int64_t queue_window(const queue_opts_t *o, bool stream, bool count_tokens,
 {
     int64_t w;
     bool capacity = cause == SCHED_QUEUE_CAPACITY;
-    if (!stream) w = capacity ? min64(o->non_stream_max_wait_ms, o->capacity_max_wait_ms)
-                              : o->non_stream_max_wait_ms;
-    else w = capacity ? o->max_wait_ms : o->stream_hold_max_ms;
+    if (!stream)
+        w = capacity ? min64(o->non_stream_max_wait_ms, o->capacity_max_wait_ms)
+                     : o->non_stream_max_wait_ms;
+    else
+        w = capacity ? o->max_wait_ms : o->stream_hold_max_ms;
     if (oracle == SCHED_CAUSE_CONCURRENCY_CAP) w = min64(w, o->capacity_max_wait_ms);
     /* Part A1: only a tolerance someone configured or a client announced narrows a stream. */
     int64_t tol = tolerance_ms > 0 ? tolerance_ms : o->client_tolerance_ms;
@@ -71,14 +73,18 @@ queue_verdict_t queue_offer(queue_t *q, const queue_opts_t *o, queue_ticket_t *t
     if (front) {
         t->prev = NULL;
         t->next = q->head;
-        if (q->head) q->head->prev = t;
-        else q->tail = t;
+        if (q->head)
+            q->head->prev = t;
+        else
+            q->tail = t;
         q->head = t;
     } else {
         t->next = NULL;
         t->prev = q->tail;
-        if (q->tail) q->tail->next = t;
-        else q->head = t;
+        if (q->tail)
+            q->tail->next = t;
+        else
+            q->head = t;
         q->tail = t;
     }
     q->count++;
@@ -89,10 +95,14 @@ queue_verdict_t queue_offer(queue_t *q, const queue_opts_t *o, queue_ticket_t *t
 void queue_remove(queue_t *q, queue_ticket_t *t)
 {
     if (!t->queued) return;
-    if (t->prev) t->prev->next = t->next;
-    else q->head = t->next;
-    if (t->next) t->next->prev = t->prev;
-    else q->tail = t->prev;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        q->head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        q->tail = t->prev;
     t->prev = t->next = NULL;
     t->queued = false;
     q->count--;

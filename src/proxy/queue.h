@@ -17,15 +17,15 @@ typedef struct queue_opts {
     int64_t capacity_max_wait_ms; /* queue.capacityMaxWaitMs (or autoMaxWaitMs when null) */
     int64_t stream_hold_max_ms;   /* queue.streamHoldMaxMs: streaming, other causes */
     int64_t non_stream_max_wait_ms;
-    int64_t network_max_wait_ms;  /* queue.networkMaxWaitMs */
-    int64_t client_tolerance_ms;  /* queue.streamClientToleranceMs when set in the file; 0 = none */
+    int64_t network_max_wait_ms; /* queue.networkMaxWaitMs */
+    int64_t client_tolerance_ms; /* queue.streamClientToleranceMs when set in the file; 0 = none */
     int64_t count_tokens_max_wait_ms;
     int64_t network_soak_nonstream_ms; /* MAXPOOL_NETWORK_SOAK_NONSTREAM_MS (45 s) */
-    int max_concurrent;           /* queue.maxConcurrentQueued */
-    int64_t max_queued_bytes;     /* queue.maxQueuedBytes */
+    int max_concurrent;                /* queue.maxConcurrentQueued */
+    int64_t max_queued_bytes;          /* queue.maxQueuedBytes */
     int64_t max_queued_body_bytes;
-    int64_t poll_ms;      /* queue.pollMs */
-    int64_t heartbeat_ms; /* queue.heartbeatMs */
+    int64_t poll_ms;         /* queue.pollMs */
+    int64_t heartbeat_ms;    /* queue.heartbeatMs */
     int64_t stream_grace_ms; /* queue.streamForwardGraceMs (§6.8) */
 } queue_opts_t;
 
@@ -55,9 +55,9 @@ int64_t queue_window(const queue_opts_t *o, bool stream, bool count_tokens,
                      sched_queue_cause_t cause, sched_cause_t oracle, int64_t tolerance_ms);
 
 typedef enum queue_verdict {
-    QUEUE_HOLD = 0,    /* hold it: the ticket is in the queue */
-    QUEUE_NO,          /* not holdable (disabled, proxy cause, too big, wait beyond the window) */
-    QUEUE_FULL,        /* holdable, but the queue is full (§6.9 "Maxpool queue is full") */
+    QUEUE_HOLD = 0, /* hold it: the ticket is in the queue */
+    QUEUE_NO,       /* not holdable (disabled, proxy cause, too big, wait beyond the window) */
+    QUEUE_FULL,     /* holdable, but the queue is full (§6.9 "Maxpool queue is full") */
 } queue_verdict_t;
 
 /* Decides whether a request can wait (§6.9 decision) and, if so, appends t (FIFO), or puts

@@ -20,7 +20,8 @@ static void headers(buf_t *b, const http_header_t *h, size_t n)
             buf_printf(b, "  %s: %.15s...\n", h[i].name, v);
         else if (strcasecmp(h[i].name, "authorization") == 0)
             buf_printf(b, "  %s: %.20s...\n", h[i].name, v);
-        else buf_printf(b, "  %s: %s\n", h[i].name, v);
+        else
+            buf_printf(b, "  %s: %s\n", h[i].name, v);
     }
 }
 

@@ -23,9 +23,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define ECHO_HOLD_MAX (64 * 1024)   /* §3.7: hold up to 64 KiB waiting for the model */
-#define JSON_BUFFER_MAX (64u << 20) /* a non-streamed body larger than this is relayed as is */
-#define ERROR_BODY_MAX (64 * 1024)  /* error bodies are read whole to classify them (§6.3) */
+#define ECHO_HOLD_MAX        (64 * 1024) /* §3.7: hold up to 64 KiB waiting for the model */
+#define JSON_BUFFER_MAX      (64u << 20) /* a non-streamed body larger than this is relayed as is */
+#define ERROR_BODY_MAX       (64 * 1024) /* error bodies are read whole to classify them (§6.3) */
 #define MAX_UPSTREAM_HEADERS 256
 
 typedef enum preq_state { PR_SELECT, PR_WAIT_HEAD, PR_RELAY, PR_DONE } preq_state_t;
@@ -48,9 +48,9 @@ typedef struct preq {
     sched_request_t sr; /* what sched knows about this request */
     int idx;            /* the leased account, or -1 */
     bool leased;
-    char *model;   /* requested model, or NULL (sr.model points here) */
-    char *session; /* x-maxpool-session, or NULL (sr.session points here) */
-    char *profile; /* x-maxpool-profile lower-cased, or NULL */
+    char *model;     /* requested model, or NULL (sr.model points here) */
+    char *session;   /* x-maxpool-session, or NULL (sr.session points here) */
+    char *profile;   /* x-maxpool-profile lower-cased, or NULL */
     size_t body_len; /* counted in px->buffered_bytes */
     buf_t cred;      /* storage for the credential header of the current attempt */
     char *url;
@@ -115,9 +115,8 @@ static void lease_complete(preq_t *p)
 {
     if (!p->leased) return;
     p->leased = false;
-    sched_usage_t u = {.status = p->status,
-                       .input_tokens = p->input_tokens,
-                       .output_tokens = p->output_tokens};
+    sched_usage_t u = {
+        .status = p->status, .input_tokens = p->input_tokens, .output_tokens = p->output_tokens};
     sched_on_complete(&p->px->sched, p->idx, &p->sr, &u, clock_now_ms());
     proxy_log_events(p->px);
 }
@@ -231,8 +230,8 @@ static void client_error_ex(preq_t *p, int status, const char *type, const char 
                             int retry_after_s, int64_t rejected_reset_ms)
 {
     if (!p->req) return;
-    json_t *o = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", type,
-                          "message", message);
+    json_t *o =
+        json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", type, "message", message);
     char *j = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!http_resp_started(p->req)) {
@@ -282,12 +281,10 @@ static void on_client_close(http_req_t *req, void *ud)
     double secs = (double)(clock_mono_ms() - p->started_ms) / 1000.0;
     log_msg("Client left after %.1fs on \"%s\" (%s)", secs,
             p->leased && cur_acct(p) ? cur_acct(p)->name : "-",
-            p->sr.committed ? "mid-response — output already sent"
-                            : "still waiting, nothing sent");
+            p->sr.committed ? "mid-response — output already sent" : "still waiting, nothing sent");
     set_state(p, PR_DONE);
     preq_maybe_free(p);
 }
-
 
 /* ---- heartbeats (§6.8, §6.9) ----------------------------------------------------------- */
 
@@ -388,10 +385,11 @@ static bool try_hold(preq_t *p, sched_queue_cause_t cause, sched_cause_t oracle,
     /* A ticket holder is judged as the queue sees it, not as a newcomer behind the queue. */
     p->sr.queue_admitted = true;
     size_t rl = strlen(reason);
-    while (rl > 0 && (reason[rl - 1] == '.' || reason[rl - 1] == ' ')) rl--;
+    while (rl > 0 && (reason[rl - 1] == '.' || reason[rl - 1] == ' '))
+        rl--;
     log_msg("%.*s; queueing request for up to %llds (cause: %s, retry: %s)", (int)rl, reason,
-            (long long)((p->ticket.deadline_ms - now + 999) / 1000),
-            sched_queue_cause_name(cause), sched_cause_name(oracle));
+            (long long)((p->ticket.deadline_ms - now + 999) / 1000), sched_queue_cause_name(cause),
+            sched_cause_name(oracle));
     set_state(p, PR_SELECT);
     if (p->sr.stream) hb_start(p);
     if (!uv_is_active((uv_handle_t *)&px->qtimer)) queue_arm(px, -1);
@@ -417,7 +415,8 @@ static void fail_held(preq_t *p, sched_cause_t oracle, int64_t retry_ms)
                  "Could not connect to Claude (network error) and connectivity did not return "
                  "in time. Check your internet connection and try again. This is not an "
                  "account quota issue.");
-    else sched_no_route_message(&px->sched, retry_ms, oracle, msg, sizeof msg);
+    else
+        sched_no_route_message(&px->sched, retry_ms, oracle, msg, sizeof msg);
     int64_t ra = retry_ms == SCHED_NEVER ? 60 : (retry_ms + 999) / 1000;
     if (ra < 1) ra = 1;
     int64_t reset = retry_ms == SCHED_NEVER ? 0 : clock_now_ms() + retry_ms;
@@ -748,7 +747,8 @@ static void on_up_body(upstream_req_t *u, const char *data, size_t n, void *ud)
     if (p->log) reqlog_body(p->log, data, n);
     if (p->mode == RELAY_ERROR) {
         if (p->hold.len < ERROR_BODY_MAX)
-            buf_append(&p->hold, data, n < ERROR_BODY_MAX - p->hold.len ? n : ERROR_BODY_MAX - p->hold.len);
+            buf_append(&p->hold, data,
+                       n < ERROR_BODY_MAX - p->hold.len ? n : ERROR_BODY_MAX - p->hold.len);
         return;
     }
     if (!p->req) return;
@@ -990,12 +990,13 @@ static void attempt(preq_t *p)
     free(p->url);
     const char *base = a->upstream ? a->upstream : px->s.upstream;
     size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/') bl--;
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
     p->url = xasprintf("%.*s%s", (int)bl, base, req->target);
     upstream_opts_t o = {.ttfb_ms = px->s.ttfb_ms, .idle_ms = px->s.idle_ms};
     if (p->log)
-        reqlog_request(p->log, a->name, p->sr.attempt, req->method, p->url, hv, k,
-                       req->body.data, req->body.len);
+        reqlog_request(p->log, a->name, p->sr.attempt, req->method, p->url, hv, k, req->body.data,
+                       req->body.len);
     set_state(p, PR_WAIT_HEAD);
     p->up = upstream_start(px->up, req->method, p->url, hv, k, req->body.data, req->body.len, &o,
                            &UPSTREAM_CB, p);
@@ -1008,9 +1009,11 @@ static char *header_dup(const http_req_t *req, const char *name, const char *leg
     const char *v = http_req_header(req, name);
     if (!v && legacy) v = http_req_header(req, legacy);
     if (!v) return NULL;
-    while (*v == ' ' || *v == '\t') v++;
+    while (*v == ' ' || *v == '\t')
+        v++;
     size_t n = strlen(v);
-    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
     if (n == 0) return NULL;
     char *s = xstrndup(v, n);
     if (lower)

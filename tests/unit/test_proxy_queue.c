@@ -12,8 +12,8 @@ Test(queue, windows_follow_the_config_without_a_hidden_clamp)
     /* Part A1: streams hold as configured (7 d / 24 h), not 240 s. */
     cr_assert_eq(queue_window(&o, true, false, SCHED_QUEUE_QUOTA, SCHED_CAUSE_RATE_LIMITED, 0),
                  604800000);
-    cr_assert_eq(
-        queue_window(&o, true, false, SCHED_QUEUE_CAPACITY, SCHED_CAUSE_COOLDOWN, 0), 86400000);
+    cr_assert_eq(queue_window(&o, true, false, SCHED_QUEUE_CAPACITY, SCHED_CAUSE_COOLDOWN, 0),
+                 86400000);
     cr_assert_eq(queue_window(&o, false, false, SCHED_QUEUE_QUOTA, SCHED_CAUSE_RATE_LIMITED, 0),
                  300000);
     cr_assert_eq(queue_window(&o, false, false, SCHED_QUEUE_CAPACITY, SCHED_CAUSE_COOLDOWN, 0),
@@ -23,8 +23,8 @@ Test(queue, windows_follow_the_config_without_a_hidden_clamp)
                  900000);
     cr_assert_eq(queue_window(&o, true, true, SCHED_QUEUE_QUOTA, SCHED_CAUSE_RATE_LIMITED, 0),
                  8000);
-    cr_assert_eq(
-        queue_window(&o, true, false, SCHED_QUEUE_QUOTA, SCHED_CAUSE_RATE_LIMITED, 400000), 400000);
+    cr_assert_eq(queue_window(&o, true, false, SCHED_QUEUE_QUOTA, SCHED_CAUSE_RATE_LIMITED, 400000),
+                 400000);
     cr_assert_eq(queue_window(&o, false, false, SCHED_QUEUE_NETWORK, SCHED_CAUSE_COOLDOWN, 0),
                  45000);
     cr_assert_eq(queue_window(&o, true, false, SCHED_QUEUE_NETWORK, SCHED_CAUSE_COOLDOWN, 0),
@@ -42,8 +42,8 @@ Test(queue, decision_fifo_and_limits)
     queue_t q = {0};
     queue_ticket_t a = {0}, b = {0}, c = {0}, d = {0};
     /* Never: proxy errors, an infinite wait, a wait beyond the window, too big a body. */
-    cr_assert_eq(queue_offer(&q, &o, &a, false, false, 10, SCHED_QUEUE_PROXY,
-                             SCHED_CAUSE_COOLDOWN, 1000, 0, false, NOW),
+    cr_assert_eq(queue_offer(&q, &o, &a, false, false, 10, SCHED_QUEUE_PROXY, SCHED_CAUSE_COOLDOWN,
+                             1000, 0, false, NOW),
                  QUEUE_NO);
     cr_assert_eq(queue_offer(&q, &o, &a, false, false, 10, SCHED_QUEUE_QUOTA,
                              SCHED_CAUSE_WEEKLY_RESET_UNKNOWN, 1000, 0, false, NOW),
