@@ -6,6 +6,7 @@
  * arrives while libcurl is on the stack only marks the request, and the next callback
  * returns 0, which makes libcurl abort the transfer itself. */
 #include "http/upstream.h"
+#include "http/headers.h"
 #include "core/buf.h"
 #include "core/xalloc.h"
 
@@ -321,13 +322,7 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *userdata)
         if (u->status < 200) return n; /* end of a 1xx head */
         u->got_head = true;
         http_header_t *hv = xcalloc(u->nh ? u->nh : 1, sizeof *hv);
-        const char *s = u->hstore.data;
-        for (size_t i = 0; i < u->nh; i++) {
-            hv[i].name = s;
-            s += strlen(s) + 1;
-            hv[i].value = s;
-            s += strlen(s) + 1;
-        }
+        http_headers_unpack(&u->hstore, u->nh, hv);
         arm_idle(u);
         if (u->cb.on_head) u->cb.on_head(u, u->status, hv, u->nh, u->ud);
         free(hv);
@@ -343,15 +338,7 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *userdata)
     while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
         end--;
     size_t vl = (size_t)(end - v);
-    if (buf_reserve(&u->hstore, nl + vl + 2)) return n;
-    char *d = u->hstore.data + u->hstore.len;
-    memcpy(d, p, nl);
-    d[nl] = '\0';
-    memcpy(d + nl + 1, v, vl);
-    d[nl + 1 + vl] = '\0';
-    u->hstore.len += nl + vl + 2;
-    u->hstore.data[u->hstore.len] = '\0'; /* as buf_append leaves it */
-    u->nh++;
+    if (http_headers_pack(&u->hstore, p, nl, v, vl) == 0) u->nh++;
     return n;
 }
 

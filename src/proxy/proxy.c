@@ -4,6 +4,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/xalloc.h"
+#include "http/headers.h"
 #include "proxy/headers.h"
 #include "proxy/internal.h"
 #include "store/state.h"
@@ -53,9 +54,9 @@ static void relay_head(upstream_req_t *u, int status, const http_header_t *h, si
         if (proxy_header_is_hop(h[i].name) || strcasecmp(h[i].name, "content-length") == 0 ||
             strcasecmp(h[i].name, "content-encoding") == 0)
             continue;
-        buf_append(&r->head, h[i].name, strlen(h[i].name) + 1);
-        buf_append(&r->head, h[i].value, strlen(h[i].value) + 1);
-        r->nhead++;
+        if (http_headers_pack(&r->head, h[i].name, strlen(h[i].name), h[i].value,
+                              strlen(h[i].value)) == 0)
+            r->nhead++;
     }
 }
 
@@ -75,13 +76,7 @@ static void relay_done(upstream_req_t *u, const char *err, const char *detail, v
         http_resp_error(r->req, 502, "proxy_error", "Upstream unreachable");
     } else {
         http_header_t *hv = xcalloc(r->nhead ? r->nhead : 1, sizeof *hv);
-        const char *s = r->head.data;
-        for (size_t i = 0; i < r->nhead; i++) {
-            hv[i].name = s;
-            s += strlen(s) + 1;
-            hv[i].value = s;
-            s += strlen(s) + 1;
-        }
+        http_headers_unpack(&r->head, r->nhead, hv);
         http_resp_start(r->req, r->status, hv, r->nhead, (int64_t)r->body.len);
         http_resp_write(r->req, r->body.data, r->body.len);
         http_resp_end(r->req);

@@ -11,6 +11,7 @@
 #include "core/jscan.h"
 #include "core/log.h"
 #include "core/xalloc.h"
+#include "http/headers.h"
 #include "http/sse.h"
 #include "proxy/headers.h"
 #include "proxy/internal.h"
@@ -186,13 +187,7 @@ static void client_end(preq_t *p)
 /* Rebuilds the stored upstream head as an array (strings point into p->uhead). */
 static size_t stored_head(preq_t *p, http_header_t *hv)
 {
-    const char *s = p->uhead.data;
-    for (size_t i = 0; i < p->uhead_n; i++) {
-        hv[i].name = s;
-        s += strlen(s) + 1;
-        hv[i].value = s;
-        s += strlen(s) + 1;
-    }
+    http_headers_unpack(&p->uhead, p->uhead_n, hv);
     return p->uhead_n;
 }
 
@@ -616,11 +611,10 @@ static void store_head(preq_t *p, const http_header_t *h, size_t n)
 {
     buf_reset(&p->uhead);
     p->uhead_n = 0;
-    for (size_t i = 0; i < n && i < MAX_UPSTREAM_HEADERS; i++) {
-        buf_append(&p->uhead, h[i].name, strlen(h[i].name) + 1);
-        buf_append(&p->uhead, h[i].value, strlen(h[i].value) + 1);
-        p->uhead_n++;
-    }
+    for (size_t i = 0; i < n && i < MAX_UPSTREAM_HEADERS; i++)
+        if (http_headers_pack(&p->uhead, h[i].name, strlen(h[i].name), h[i].value,
+                              strlen(h[i].value)) == 0)
+            p->uhead_n++;
 }
 
 /* Hands the stored head (and the parsed error, if any) to sched. */
