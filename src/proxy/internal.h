@@ -13,9 +13,8 @@ struct proxy {
     proxy_settings_t s; /* strings owned (copied) */
     http_server_t *srv;
     upstream_t *up;
-    sched_t sched;         /* accounts, sessions, throttle: every routing decision */
-    size_t buffered_bytes; /* request bodies held by requests in flight */
-    size_t active;         /* proxied requests in flight */
+    sched_t sched; /* accounts, sessions, throttle: every routing decision */
+    size_t active; /* proxied requests in flight */
     uint64_t next_id;
     bool draining;
     bool srv_closed; /* every client connection is gone (http_server_stop finished) */

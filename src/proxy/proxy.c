@@ -149,12 +149,6 @@ static void on_request(http_req_t *req, void *ud)
         proxy_token_relay(px, req);
         return;
     }
-    if (px->buffered_bytes + req->body.len > px->s.max_buffered_bytes) {
-        /* Part A12: a global cap on what all requests hold at once. */
-        http_resp_error(req, 503, "overloaded_error",
-                        "Maxpool is holding too many request bytes right now; retry shortly.");
-        return;
-    }
     proxy_request_begin(px, req);
 }
 
@@ -332,6 +326,9 @@ int proxy_start(uv_loop_t *loop, const proxy_settings_t *s, account_t *accts, si
     px->qtimer.data = px;
     px->open_handles = 2;
     px->tick_on = true;
+    /* Part A12: the server refuses (503) a body that would pass the global cap before it
+     * buffers it, and counts it until the response ends — held requests included. */
+    http_server_set_buffer_limit(px->srv, px->s.max_buffered_bytes);
     *out = px;
     return 0;
 }
@@ -344,12 +341,6 @@ int proxy_port(const proxy_t *px)
 size_t proxy_active(const proxy_t *px)
 {
     return px->active;
-}
-
-account_t *proxy_accounts(proxy_t *px, size_t *n)
-{
-    *n = px->sched.n;
-    return px->sched.accts;
 }
 
 static void server_stopped(void *ud)

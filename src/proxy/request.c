@@ -49,11 +49,11 @@ typedef struct preq {
     sched_request_t sr; /* what sched knows about this request */
     int idx;            /* the leased account, or -1 */
     bool leased;
-    char *model;     /* requested model, or NULL (sr.model points here) */
-    char *session;   /* x-maxpool-session, or NULL (sr.session points here) */
-    char *profile;   /* x-maxpool-profile lower-cased, or NULL */
-    size_t body_len; /* counted in px->buffered_bytes */
-    buf_t cred;      /* storage for the credential header of the current attempt */
+    char *model;   /* requested model, or NULL (sr.model points here) */
+    char *session; /* x-maxpool-session, or NULL (sr.session points here) */
+    char *profile; /* x-maxpool-profile lower-cased, or NULL */
+    size_t body_len;
+    buf_t cred; /* storage for the credential header of the current attempt */
     char *url;
     int status;
     relay_mode_t mode;
@@ -135,7 +135,6 @@ static void preq_maybe_free(preq_t *p)
     lease_release(p);
     queue_remove(&p->px->queue, &p->ticket);
     p->px->sched.queue_depth = p->px->queue.count;
-    p->px->buffered_bytes -= p->body_len;
     free(p->model);
     free(p->session);
     free(p->profile);
@@ -1060,7 +1059,6 @@ void proxy_request_begin(proxy_t *px, http_req_t *req)
     p->idx = -1;
     p->started_ms = clock_mono_ms();
     p->body_len = req->body.len;
-    px->buffered_bytes += p->body_len;
     px->active++;
     buf_init(&p->cred, 0);
     buf_init(&p->hold, 0);
