@@ -35,13 +35,8 @@ int cmd_env(int argc, char **argv)
     char *path;
     json_t *cfg = cli_config_open(&path);
     if (!cfg) return 1;
-    const char *host = options_get_string(cfg, "proxy.host");
-    if (!host || !*host) host = "127.0.0.1";
-    long long port = (long long)options_get_int(cfg, "proxy.port");
-    /* An IPv6 literal needs brackets inside a URL. */
-    bool v6 = strchr(host, ':') != NULL && host[0] != '[';
     char url[512];
-    snprintf(url, sizeof url, "http://%s%s%s:%lld", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    cli_base_url(cfg, url, sizeof url);
     print_export("ANTHROPIC_BASE_URL", url);
     int rc = 0;
     if (cli_has_flag(argc, argv, "--with-key")) {

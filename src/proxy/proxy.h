@@ -48,7 +48,4 @@ void proxy_save_state(proxy_t *px);
 /* Frees everything (after drain, or to force exit); the memory goes on the next loop run. */
 void proxy_free(proxy_t *px);
 
-/* The accounts, for status and tests (borrowed). */
-account_t *proxy_accounts(proxy_t *px, size_t *n);
-
 #endif

@@ -93,19 +93,3 @@ void account_load_sum(const account_t *a, int64_t now_ms, int64_t window_ms, uin
     if (weight) *weight = w;
     if (dur_ms) *dur_ms = d;
 }
-
-int account_select_rotate(account_t *accts, size_t n, size_t *cursor, const account_mask_t *tried,
-                          int64_t now_ms)
-{
-    for (size_t k = 0; k < n; k++) {
-        size_t i = (*cursor + k) % n;
-        account_t *a = &accts[i];
-        if (!a->enabled || account_mask_has(tried, i)) continue;
-        if (a->cooldown_until_ms > now_ms) continue;
-        quota_expire(&a->quota, now_ms);
-        if (quota_rejected(&a->quota)) continue;
-        *cursor = (i + 1) % n;
-        return (int)i;
-    }
-    return -1;
-}

@@ -1,6 +1,5 @@
-/* sched/account — the runtime state of one account (what the scheduler knows), and the
- * simple selection used until the rate-aware scheduler lands: rotation over enabled
- * accounts, skipping those already tried for this request. Pure: no I/O, times passed in. */
+/* sched/account — the runtime state of one account (what the scheduler knows), its load
+ * ring, and the tried-set of a request. Pure: no I/O, times passed in. */
 #ifndef MAXPOOL_SCHED_ACCOUNT_H
 #define MAXPOOL_SCHED_ACCOUNT_H
 
@@ -103,10 +102,5 @@ static inline void account_mask_add(account_mask_t *m, size_t i)
 {
     if (i < 256) m->bits[i / 64] |= 1ULL << (i % 64);
 }
-
-/* Picks the next enabled account after *cursor that is not in tried, not cooling down and
- * not rejected by its quota at now_ms; advances *cursor. Returns its index, or -1. */
-int account_select_rotate(account_t *accts, size_t n, size_t *cursor, const account_mask_t *tried,
-                          int64_t now_ms);
 
 #endif
